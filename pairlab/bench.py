@@ -1,0 +1,60 @@
+"""Benchmarks: scripts that print figures. Performance goals live here, never in timed tests.
+
+``python -m pairlab bench data``: SynthFaces rendering and pseudo-eyeglasses / pseudo-smile throughput,
+on one core (the process pins itself to one CPU and one torch thread), medians of repeats.
+"""
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+
+
+def _pin_one_core() -> str:
+    try:
+        cpu = sorted(os.sched_getaffinity(0))[0]
+        os.sched_setaffinity(0, {cpu})
+        return f"pinned to CPU {cpu}"
+    except (AttributeError, OSError):
+        return "not pinned (no sched_setaffinity)"
+    finally:
+        try:
+            import torch
+
+            torch.set_num_threads(1)
+        except ImportError:
+            pass
+
+
+def bench_data(size: int = 128, n: int = 300) -> dict:
+    from .data import synthesizers, synthfaces
+
+    out = {"size": size, "core": _pin_one_core()}
+    out["synthfaces"] = synthfaces.bench(size=size, n=n)
+    out["synthesizers"] = synthesizers.bench(size=size, n=max(n, 500))
+    with tempfile.TemporaryDirectory() as tmp:
+        t0 = time.perf_counter()
+        count = max(200, n)
+        synthfaces.generate(os.path.join(tmp, "sf"), count=count, size=size, seed=0)
+        dt = time.perf_counter() - t0
+        out["generate_dataset"] = {"images": count, "seconds": round(dt, 3), "images_per_s": round(count / dt, 1),
+                                   "note": "3 renders per image (base + 2 ground-truth toggles) + JPEG writes + list files"}
+    return out
+
+
+def _print_tree(data, indent: str = "") -> None:
+    for key, value in data.items():
+        if isinstance(value, dict):
+            print(f"{indent}{key}:")
+            _print_tree(value, indent + "  ")
+        else:
+            print(f"{indent}{key}: {value}")
+
+
+def run(what: str, args) -> int:
+    if what == "data":
+        result = bench_data(size=args.size, n=args.n)
+    else:  # argparse restricts the choices
+        raise ValueError(what)
+    _print_tree(result)
+    return 0

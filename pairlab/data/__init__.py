@@ -1,0 +1,1 @@
+"""Data: sources, SynthFaces, synthesizers, landmarks, recipes and compositions."""

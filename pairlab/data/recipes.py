@@ -1,0 +1,124 @@
+"""Recipes: what to build from a source. A frozen config, serialised into every composition's manifest.
+
+Kinds (paper 000 Sec. 3 and 5, paper 002 Sec. 3.2):
+- ``alpha-paired``: |A| = |B| = n; exactly round(alpha * n) A images have their true counterpart in B;
+  the other B images are counterparts of pairs not used in A (so B's distribution does not depend on alpha).
+- ``pseudo``: n real A + n real B, augmented by ``augmentation``:
+    none            nothing added                                   (|A| = n)
+    natural         n more real A images                            (|A| = 2n)
+    pseudo-unpaired n pseudo-samples M(b') whose b' are not in B     (|A| = 2n)
+    pseudo-paired   pseudo-samples M(b) with their b in B; ``pseudo_alpha`` sets the share of paired A
+                    images (Table 5): P = round(pseudo_alpha * 2n) pseudo-pairs; at or below 0.5 the rest of the
+                    n augmentation samples are pseudo-unpaired, above 0.5 real A images are removed
+                    (0.75 -> n/2 real A + 3n/2 pseudo-pairs; 1.0 -> 2n pseudo-pairs and no real A).
+                    When P > n a b is used by more than one pseudo-sample, each with its own parameters.
+- ``explicit``: aligned pairs for Pix2Pix: the fully pseudo-paired set (M(b), b) for n real b, or
+  (``pairs_from='true'``) n true pairs of a paired source.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, fields, replace
+
+from ..errors import UserError
+
+KINDS = ("alpha-paired", "pseudo", "explicit")
+AUGMENTATIONS = ("none", "natural", "pseudo-unpaired", "pseudo-paired")
+SELECTIONS = ("random", "kmedoids")
+PAPER_PSEUDO_ALPHAS = (0.25, 0.5, 0.75, 1.0)
+
+
+@dataclass(frozen=True)
+class Recipe:
+    kind: str = "alpha-paired"
+    task: str = "eyeglasses"  # eyeglasses | smile | folders (A/B given by the folder layout)
+    n: int = 200  # real images per domain before augmentation
+    alpha: float = 0.5  # alpha-paired: share of A with its true counterpart in B
+    augmentation: str = "pseudo-paired"  # pseudo only
+    pseudo_alpha: float = 0.5  # pseudo-paired only: share of A that are pseudo-pairs (Table 5)
+    pairs_from: str = "pseudo"  # explicit only: pseudo | true
+    n_test: int = 100  # test images per domain (from the test partition only)
+    selection: str = "random"  # which A images get pairs: random | kmedoids (paper 002)
+    balance_copies: int = 0  # extra copies of each paired sample in both domains (paper 002)
+    image_size: int = 0  # 0 keeps the source's size; else centre square crop + resize to this size
+    seed: int = 0
+
+    def validate(self) -> "Recipe":
+        if self.kind not in KINDS:
+            raise UserError(f"Unknown recipe kind '{self.kind}'; choose one of: {', '.join(KINDS)}.")
+        if not (0.0 <= float(self.alpha) <= 1.0):
+            raise UserError(f"alpha must be between 0 and 1, got {self.alpha}.")
+        if not (0.0 <= float(self.pseudo_alpha) <= 1.0):
+            raise UserError(f"pseudo alpha must be between 0 and 1, got {self.pseudo_alpha}.")
+        if self.augmentation not in AUGMENTATIONS:
+            raise UserError(f"Unknown augmentation '{self.augmentation}'; choose one of: {', '.join(AUGMENTATIONS)}.")
+        if self.selection not in SELECTIONS:
+            raise UserError(f"Unknown selection '{self.selection}'; choose one of: {', '.join(SELECTIONS)}.")
+        if self.pairs_from not in ("pseudo", "true"):
+            raise UserError("pairs_from must be 'pseudo' or 'true'.")
+        if int(self.n) < 1:
+            raise UserError(f"N must be at least 1, got {self.n}.")
+        if int(self.n_test) < 0:
+            raise UserError(f"The test size must not be negative, got {self.n_test}.")
+        if int(self.balance_copies) < 0 or int(self.balance_copies) > 20:
+            raise UserError("Balancing copies must be between 0 and 20.")
+        if self.image_size and not (32 <= int(self.image_size) <= 512):
+            raise UserError(f"Image size must be between 32 and 512 pixels (or 0 to keep the source's), got {self.image_size}.")
+        return self
+
+    @property
+    def needs_synthesizer(self) -> bool:
+        if self.kind == "pseudo":
+            return self.augmentation in ("pseudo-unpaired", "pseudo-paired")
+        return self.kind == "explicit" and self.pairs_from == "pseudo"
+
+    def short_name(self) -> str:
+        if self.kind == "alpha-paired":
+            body = f"alpha{self.alpha:.2f}"
+        elif self.kind == "pseudo":
+            body = self.augmentation + (f"{self.pseudo_alpha:.2f}" if self.augmentation == "pseudo-paired" else "")
+        else:
+            body = f"explicit-{self.pairs_from}"
+        sel = "-kmedoids" if self.selection == "kmedoids" else ""
+        return f"{self.task}-{body}{sel}-n{self.n}-s{self.seed}"
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "Recipe":
+        known = {f.name: f for f in fields(cls)}
+        unknown = set(data) - set(known)
+        if unknown:
+            raise UserError(f"Unknown recipe field(s): {', '.join(sorted(unknown))}.")
+        clean = {}
+        for key, value in data.items():
+            kind = type(getattr(cls(), key))
+            try:
+                clean[key] = kind(value)
+            except (TypeError, ValueError):
+                raise UserError(f"Recipe field '{key}' must be a {kind.__name__}, got {value!r}.")
+        return cls(**clean).validate()
+
+    def with_(self, **changes) -> "Recipe":
+        return replace(self, **changes).validate()
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=1)
+
+
+def pseudo_counts(n: int, augmentation: str, pseudo_alpha: float) -> dict:
+    """How many of each kind of A image a pseudo recipe makes (B is always the n real images).
+
+    Returns {"real": r, "natural": m, "pseudo_paired": p, "pseudo_unpaired": u}.
+    """
+    if augmentation == "none":
+        return {"real": n, "natural": 0, "pseudo_paired": 0, "pseudo_unpaired": 0}
+    if augmentation == "natural":
+        return {"real": n, "natural": n, "pseudo_paired": 0, "pseudo_unpaired": 0}
+    if augmentation == "pseudo-unpaired":
+        return {"real": n, "natural": 0, "pseudo_paired": 0, "pseudo_unpaired": n}
+    paired = int(round(pseudo_alpha * 2 * n))
+    if paired <= n:
+        return {"real": n, "natural": 0, "pseudo_paired": paired, "pseudo_unpaired": n - paired}
+    return {"real": 2 * n - paired, "natural": 0, "pseudo_paired": paired, "pseudo_unpaired": 0}

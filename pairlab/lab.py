@@ -1,0 +1,47 @@
+"""Operations shared by the UI, the CLI and the tests (each arrow of the flow, as one plain call)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from . import workspace
+from .data import compose as compose_mod
+from .data.recipes import Recipe
+from .data.sources import Source, open_source
+from .errors import UserError
+
+# The embedded default: enough identities for every recipe at N = 200 with a 100-image test split.
+DEFAULT_SYNTHFACES = {"count": 1500, "size": 128, "seed": 0}
+
+
+def synthfaces_dir(count: int, size: int, seed: int) -> Path:
+    return workspace.sub("sources") / f"synthfaces-n{count}-{size}px-seed{seed}"
+
+
+def synthfaces_source(count: int = DEFAULT_SYNTHFACES["count"], size: int = DEFAULT_SYNTHFACES["size"],
+                      seed: int = DEFAULT_SYNTHFACES["seed"], progress=None) -> Source:
+    """A SynthFaces source in the workspace, rendered on first use (deterministic for its parameters)."""
+    from .data import synthfaces
+
+    count, size, seed = int(count), int(size), int(seed)
+    if count < 30 or count > 200_000:
+        raise UserError(f"SynthFaces count must be between 30 and 200,000, got {count}.")
+    folder = synthfaces_dir(count, size, seed)
+    if not (folder / "synthfaces.json").exists():
+        workspace.clean_stale_temps(folder.parent)
+        synthfaces.generate(folder, count=count, size=size, seed=seed, progress=progress)
+    return open_source(folder, "celeba")
+
+
+def open_user_source(path: str, layout: str | None = None) -> Source:
+    """Open a folder a user typed, refusing paths outside the allowed roots."""
+    return open_source(workspace.check_allowed(path), None if layout in (None, "", "auto") else layout)
+
+
+def build_composition(source: Source, recipe: Recipe, name: str | None = None, progress=None) -> Path:
+    root = workspace.sub("compositions")
+    workspace.clean_stale_temps(root)
+    if name:
+        name = workspace.safe_name(name)
+    else:
+        name = compose_mod.unique_name(compose_mod.default_name(source, recipe), root)
+    return compose_mod.compose(source, recipe, name=name, out_root=root, progress=progress)

@@ -1,0 +1,206 @@
+"""Datasets tab: choose a source and a recipe, preview the pairs, build compositions, list / open / delete them.
+
+Thin: every action is one call into ``pairlab.lab`` / ``pairlab.data.compose``.
+"""
+from __future__ import annotations
+
+import gradio as gr
+import plotly.graph_objects as go
+
+from .. import lab
+from ..data import compose as compose_mod
+from ..data.recipes import AUGMENTATIONS, PAPER_PSEUDO_ALPHAS, Recipe
+from ..errors import UserError
+from .common import friendly, progress_adapter
+
+SOURCE_KINDS = {
+    "SynthFaces (embedded)": "synthfaces",
+    "CelebA folder": "celeba",
+    "Unaligned folders (trainA/trainB)": "unaligned",
+    "Aligned A|B folders": "aligned",
+}
+PROVENANCE_COLORS = {"real": "#4c72b0", "truth": "#55a868", "natural": "#8172b2", "pseudo": "#dd4fa0"}
+
+
+def open_source(kind_label, sf_count, sf_size, sf_seed, folder, progress=None):
+    kind = SOURCE_KINDS[kind_label]
+    if kind == "synthfaces":
+        return lab.synthfaces_source(int(sf_count), int(sf_size), int(sf_seed), progress=progress)
+    return lab.open_user_source(folder, kind)
+
+
+def make_recipe(kind, task, n, alpha, augmentation, pseudo_alpha, pairs_from, n_test, selection, copies, image_size, seed) -> Recipe:
+    try:
+        return Recipe(kind=kind, task=task, n=int(n), alpha=float(alpha), augmentation=augmentation,
+                      pseudo_alpha=float(pseudo_alpha), pairs_from=pairs_from, n_test=int(n_test),
+                      selection=selection, balance_copies=int(copies), image_size=int(image_size),
+                      seed=int(seed)).validate()
+    except (TypeError, ValueError):
+        raise UserError("Please fill every recipe field with a number where a number is asked for.")
+
+
+def makeup_figure(makeup: dict, alpha: float, title: str) -> go.Figure:
+    """Stacked bars per training domain, coloured by provenance; paired parts hatched."""
+    fig = go.Figure()
+    for key, count in makeup.items():
+        split, prov, paired = key.split("|")
+        fig.add_bar(x=[split], y=[count], name=f"{prov} ({paired})", marker_color=PROVENANCE_COLORS.get(prov, "#999"),
+                    marker_pattern_shape="/" if paired == "paired" else "", hovertemplate=f"{split}: %{{y}} {prov}, {paired}<extra></extra>")
+    fig.update_layout(barmode="stack", title=f"{title}: measured alpha = {alpha:.3f}", height=340,
+                      margin=dict(l=40, r=10, t=50, b=30), legend_title_text="provenance")
+    return fig
+
+
+def source_summary(source) -> str:
+    d = source.describe()
+    parts = d["partitions"]
+    lines = [f"**{d['name']}** ({d['kind']}): {d['images']} images — train {parts['train']}, val {parts['val']}, test {parts['test']}",
+             f"knows: {', '.join(d['knows']) or 'nothing beyond the images'}; fingerprint `{d['fingerprint']}`"]
+    if d["skipped"]:
+        lines.append(f"skipped {d['skipped']} listed images that are missing on disk")
+    lines += [f"note: {n}" for n in d["notes"]]
+    return "  \n".join(lines)
+
+
+def composition_table():
+    rows = compose_mod.list_compositions()
+    header = ["name", "task", "recipe", "alpha", "trainA", "trainB", "testA", "source", "seed"]
+    return [[r[h] for h in header] for r in rows], [r["name"] for r in rows]
+
+
+def build_tab():
+    with gr.Tab("Datasets", id="datasets"):
+        gr.Markdown("Build **alpha-paired** datasets from paired data and **pseudo-paired** datasets with a synthesizer "
+                    "M ≈ T⁻¹ (paper 000, Sec. 3 and 5). A = with the attribute, B = without.")
+        with gr.Row():
+            with gr.Column(scale=1):
+                gr.Markdown("### Source")
+                kind = gr.Radio(list(SOURCE_KINDS), value="SynthFaces (embedded)", label="Source", elem_id="ds-source-kind")
+                with gr.Group(visible=True) as sf_box:
+                    sf_count = gr.Number(value=lab.DEFAULT_SYNTHFACES["count"], label="SynthFaces images", precision=0, elem_id="ds-sf-count")
+                    sf_size = gr.Dropdown([64, 128, 256], value=lab.DEFAULT_SYNTHFACES["size"], label="SynthFaces size (px)", elem_id="ds-sf-size")
+                    sf_seed = gr.Number(value=lab.DEFAULT_SYNTHFACES["seed"], label="SynthFaces render seed", precision=0)
+                folder = gr.Textbox(label="Folder (under the workspace or PAIRLAB_DATA_ROOTS)", visible=False, elem_id="ds-folder")
+                open_btn = gr.Button("Open source", elem_id="ds-open")
+                source_info = gr.Markdown("", elem_id="ds-source-info")
+            with gr.Column(scale=1):
+                gr.Markdown("### Recipe")
+                task = gr.Radio(["eyeglasses", "smile", "folders"], value="eyeglasses", label="Task (removal: A → B)", elem_id="ds-task")
+                recipe_kind = gr.Radio(["alpha-paired", "pseudo", "explicit"], value="pseudo", label="Recipe", elem_id="ds-recipe")
+                alpha = gr.Slider(0, 1, value=0.5, step=0.05, label="alpha (share of A with its true pair in B)", visible=False, elem_id="ds-alpha")
+                augmentation = gr.Dropdown(list(AUGMENTATIONS), value="pseudo-paired", label="Augmentation of A", elem_id="ds-augmentation")
+                pseudo_alpha = gr.Slider(0, 1, value=0.5, step=0.05, label=f"pseudo alpha (paper: {', '.join(map(str, PAPER_PSEUDO_ALPHAS))})", elem_id="ds-pseudo-alpha")
+                pairs_from = gr.Radio(["pseudo", "true"], value="pseudo", label="Explicit pairs from", visible=False)
+                with gr.Row():
+                    n = gr.Number(value=100, label="N per domain", precision=0, elem_id="ds-n")
+                    n_test = gr.Number(value=50, label="test images per domain", precision=0, elem_id="ds-ntest")
+                    seed = gr.Number(value=0, label="seed", precision=0, elem_id="ds-seed")
+                with gr.Accordion("More options", open=False):
+                    selection = gr.Radio(["random", "kmedoids"], value="random", label="Which samples get pairs")
+                    copies = gr.Number(value=0, label="balancing copies of paired samples", precision=0)
+                    image_size = gr.Dropdown([0, 64, 128, 256], value=0, label="resize to (0 = keep the source's size)")
+                    name = gr.Textbox(label="name (optional)")
+                with gr.Row():
+                    preview_btn = gr.Button("Preview", elem_id="ds-preview")
+                    build_btn = gr.Button("Build composition", variant="primary", elem_id="ds-build")
+        status = gr.Markdown("", elem_id="ds-status")
+        with gr.Row():
+            gallery = gr.Gallery(label="Pairs: pseudo-sample M(b) | real b, or a | T(a)", columns=3, height=360, elem_id="ds-gallery")
+            chart = gr.Plot(label="Make-up by provenance", elem_id="ds-chart")
+        gr.Markdown("### Built compositions")
+        table = gr.Dataframe(headers=["name", "task", "recipe", "alpha", "trainA", "trainB", "testA", "source", "seed"],
+                             interactive=False, elem_id="ds-table")
+        with gr.Row():
+            chosen = gr.Dropdown([], label="Composition", elem_id="ds-chosen", scale=3)
+            refresh_btn = gr.Button("Refresh", scale=1)
+            open_comp_btn = gr.Button("Open", scale=1, elem_id="ds-open-comp")
+            delete_btn = gr.Button("Delete", variant="stop", scale=1, elem_id="ds-delete")
+        comp_info = gr.Markdown("")
+        comp_gallery = gr.Gallery(label="Composition images (trainA, then trainB)", columns=8, height=240)
+
+        recipe_inputs = [recipe_kind, task, n, alpha, augmentation, pseudo_alpha, pairs_from, n_test, selection, copies, image_size, seed]
+        source_inputs = [kind, sf_count, sf_size, sf_seed, folder]
+
+        def on_kind(label):
+            synth = SOURCE_KINDS[label] == "synthfaces"
+            return gr.update(visible=synth), gr.update(visible=not synth)
+
+        kind.change(on_kind, kind, [sf_box, folder])
+
+        def on_recipe(k, aug):
+            return (gr.update(visible=k == "alpha-paired"), gr.update(visible=k == "pseudo"),
+                    gr.update(visible=k == "pseudo" and aug == "pseudo-paired"), gr.update(visible=k == "explicit"))
+
+        recipe_kind.change(on_recipe, [recipe_kind, augmentation], [alpha, augmentation, pseudo_alpha, pairs_from])
+        augmentation.change(on_recipe, [recipe_kind, augmentation], [alpha, augmentation, pseudo_alpha, pairs_from])
+
+        @friendly
+        def do_open(*src, progress=gr.Progress()):
+            return source_summary(open_source(*src, progress=progress_adapter(progress)))
+
+        open_btn.click(do_open, source_inputs, source_info)
+
+        @friendly
+        def do_preview(*args, progress=gr.Progress()):
+            src, rec = args[:5], make_recipe(*args[5:])
+            source = open_source(*src, progress=progress_adapter(progress, 0, 0.5))
+            progress(0.6, desc="Planning the composition")
+            p = compose_mod.preview(source, rec, count=9)
+            skipped = ", ".join(f"{c} {r}" for r, c in p["skipped"].items())
+            msg = f"Preview of **{rec.short_name()}**: measured alpha {p['alpha']:.3f}" + (f"; skipped {skipped}" if skipped else "")
+            return p["examples"], makeup_figure(p["makeup"], p["alpha"], "planned"), msg, source_summary(source)
+
+        preview_btn.click(do_preview, source_inputs + recipe_inputs, [gallery, chart, status, source_info])
+
+        @friendly
+        def do_build(*args, progress=gr.Progress()):
+            src, rec_args, nm = args[:5], args[5:-1], args[-1]
+            rec = make_recipe(*rec_args)
+            source = open_source(*src, progress=progress_adapter(progress, 0, 0.3))
+            path = lab.build_composition(source, rec, name=nm or None, progress=progress_adapter(progress, 0.3, 0.7))
+            m = compose_mod.load_manifest(path)
+            examples = compose_mod.preview(source, rec, count=9)["examples"]
+            rows, names = composition_table()
+            c = m["counts"]
+            skipped = ", ".join(f"{v} {k}" for k, v in m["skipped"].items())
+            msg = (f"Built **{path.name}**: trainA {c['trainA']}, trainB {c['trainB']}, testA {c['testA']}, testB {c['testB']}, "
+                   f"measured alpha {m['alpha']:.3f}" + (f"; skipped {skipped}" if skipped else ""))
+            return (examples, makeup_figure(compose_mod.makeup(m), m["alpha"], path.name), msg, rows,
+                    gr.update(choices=names, value=path.name))
+
+        build_btn.click(do_build, source_inputs + recipe_inputs + [name], [gallery, chart, status, table, chosen])
+
+        def do_refresh():
+            rows, names = composition_table()
+            return rows, gr.update(choices=names, value=names[-1] if names else None)
+
+        refresh_btn.click(do_refresh, None, [table, chosen])
+
+        @friendly
+        def do_open_comp(comp_name):
+            if not comp_name:
+                raise UserError("Choose a composition first.")
+            from .. import workspace
+
+            path = workspace.sub("compositions") / comp_name
+            m = compose_mod.load_manifest(path)
+            imgs = [(str(path / "trainA" / e["file"]), f"A {e['provenance']}{' paired' if e.get('pair') else ''}") for e in m["images"]["trainA"][:16]]
+            imgs += [(str(path / "trainB" / e["file"]), f"B {e['provenance']}") for e in m["images"]["trainB"][:8]]
+            r = m["recipe"]
+            info = (f"**{comp_name}** — recipe `{r['kind']}`, task {m['task']}, seed {m['seed']}, source {m['source']['name']} "
+                    f"(`{m['source']['fingerprint']}`), measured alpha {m['alpha']:.3f}, image size {m['image_size']}, "
+                    f"ground truth for test images: {'yes' if m.get('has_truth') else 'no'}  \nfolder: `{path}`")
+            return info, imgs, makeup_figure(compose_mod.makeup(m), m["alpha"], comp_name)
+
+        open_comp_btn.click(do_open_comp, chosen, [comp_info, comp_gallery, chart])
+
+        @friendly
+        def do_delete(comp_name):
+            if not comp_name:
+                raise UserError("Choose a composition first.")
+            compose_mod.delete_composition(comp_name)
+            rows, names = composition_table()
+            return rows, gr.update(choices=names, value=None), f"Deleted {comp_name}."
+
+        delete_btn.click(do_delete, chosen, [table, chosen, comp_info])
+    return {"table": table, "chosen": chosen, "refresh": do_refresh}
