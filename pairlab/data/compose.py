@@ -189,12 +189,12 @@ def _plan_alpha_paired(source, recipe, rng, picker):
     for i, p in enumerate(a_pairs):
         a_file, b_file = f"{_stem(p.name)}_A.jpg", f"{_stem(p.name)}_B.jpg"
         ident = p.sample.identity if p.sample else None
-        items.append(Item("trainA", a_file, p.a, prov(p, "a"), p.a.key, pair=b_file if i in paired_idx else None, identity=ident))
+        items.append(Item("trainA", a_file, p.a, prov(p, "a"), p.a_name, pair=b_file if i in paired_idx else None, identity=ident))
         if i in paired_idx:
-            items.append(Item("trainB", b_file, p.b, prov(p, "b"), p.b.key, identity=ident))
+            items.append(Item("trainB", b_file, p.b, prov(p, "b"), p.b_name, identity=ident))
     for p in other:
         ident = p.sample.identity if p.sample else None
-        items.append(Item("trainB", f"{_stem(p.name)}_B.jpg", p.b, prov(p, "b"), p.b.key, identity=ident))
+        items.append(Item("trainB", f"{_stem(p.name)}_B.jpg", p.b, prov(p, "b"), p.b_name, identity=ident))
     return items, features
 
 
@@ -271,8 +271,8 @@ def _plan_explicit(source, recipe, rng, picker):
         pairs = picker.take_pairs(_shuffled(source.pairs(recipe.task, "train"), rng), recipe.n, "training pairs")
         for p in pairs:
             f = f"{_stem(p.name)}.jpg"
-            items.append(Item("trainA", f, p.a, "real" if p.real_side in ("a", "both") else "truth", p.a.key, pair=f))
-            items.append(Item("trainB", f, p.b, "real" if p.real_side in ("b", "both") else "truth", p.b.key))
+            items.append(Item("trainA", f, p.a, "real" if p.real_side in ("a", "both") else "truth", p.a_name, pair=f))
+            items.append(Item("trainB", f, p.b, "real" if p.real_side in ("b", "both") else "truth", p.b_name))
         return items, None
     synth = _synthesizer(recipe)
     synth_rng = np.random.default_rng([recipe.seed, 1])
@@ -298,8 +298,8 @@ def _plan_test(source, recipe, rng, picker):
             raise UserError(f"The source '{source.name}' has no test partition to draw test images from.")
         for p in picker.take_pairs(pairs, min(recipe.n_test, len(pairs)), "test pairs"):
             f = f"{_stem(p.name)}.jpg"
-            items.append(Item("testA", f, p.a, "real", p.a.key, truth=p.b))
-            items.append(Item("testB", f, p.b, "real", p.b.key, truth=p.a))
+            items.append(Item("testA", f, p.a, "real", p.a_name, truth=p.b))
+            items.append(Item("testB", f, p.b, "real", p.b_name, truth=p.a))
         return items
     for side in ("A", "B"):
         pool = _shuffled(source.domain(recipe.task, side, "test"), test_rng)
@@ -349,7 +349,7 @@ def prepare(img: Image.Image, landmarks: np.ndarray | None, size: int) -> tuple[
 
 def measured_alpha(manifest_images: dict) -> float:
     a = manifest_images.get("trainA", [])
-    return round(sum(1 for e in a if e.get("pair")) / len(a), 6) if a else 0.0
+    return sum(1 for e in a if e.get("pair")) / len(a) if a else 0.0
 
 
 def makeup(manifest: dict) -> dict:

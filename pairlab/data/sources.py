@@ -75,6 +75,8 @@ class Pair:
     partition: str
     real_side: str = "both"  # "a", "b" or "both"
     sample: Sample | None = None
+    a_name: str = ""  # how the manifest names each side (the sample's name, or the truth file's path)
+    b_name: str = ""
 
 
 @dataclass
@@ -167,7 +169,8 @@ class Source:
             )
         if self.kind == "aligned":
             return [
-                Pair(s.name, ImageRef(s.ref.path, "left"), ImageRef(s.ref.path, "right"), s.partition, "both", s)
+                Pair(s.name, ImageRef(s.ref.path, "left"), ImageRef(s.ref.path, "right"), s.partition, "both", s,
+                     f"{s.name}#A", f"{s.name}#B")
                 for s in self.samples
                 if s.partition == partition
             ]
@@ -176,10 +179,11 @@ class Source:
         for s in self.samples:
             if s.partition != partition or not s.truth or attr not in s.truth:
                 continue
+            truth_name = str(s.truth[attr].path.relative_to(self.root))
             if s.attrs.get(attr) == 1:
-                out.append(Pair(s.name, s.ref, s.truth[attr], partition, "a", s))
+                out.append(Pair(s.name, s.ref, s.truth[attr], partition, "a", s, s.name, truth_name))
             else:
-                out.append(Pair(s.name, s.truth[attr], s.ref, partition, "b", s))
+                out.append(Pair(s.name, s.truth[attr], s.ref, partition, "b", s, truth_name, s.name))
         return out
 
     def truth_of(self, sample: Sample, task: str) -> ImageRef | None:

@@ -1,0 +1,217 @@
+"""Training data from a composition folder.
+
+A composition is ``trainA/ trainB/ testA/ testB/`` plus ``manifest.json``::
+
+    {"images": {"trainA": [{"file": "a1.jpg", "pair": "b1.jpg" or null, ...}, ...],
+                "trainB": [{"file": "b1.jpg", ...}], "testA": [...], "testB": [...]}, ...}
+
+The ``pair`` of an A entry names its counterpart in the B folder of the same split. Without a manifest the
+folders are listed and no pair is known (the plain unaligned layout).
+
+How samples are drawn depends on the model's data mode:
+  unaligned (CycleGAN)  A in a seeded permuted order, B at random, as in the reference's unaligned dataset;
+  aligned   (pix2pix)   only A entries with a known pair, B is the pair;
+  hybrid    (paper 002) every A; a paired A brings its pair as B (and is repeated balance_copies times per
+                        epoch), an unpaired A gets a random B.
+
+Everything random about an epoch (order, random B, flips, crops) is drawn up front from a generator seeded
+with (seed, epoch), so the data stream is a pure function of (seed, epoch, index): resuming needs only the
+position.
+"""
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from ..data.images import is_image_name, load_rgb
+from ..errors import UserError
+
+SPLITS = ("trainA", "trainB", "testA", "testB")
+CACHE_BYTES = 512 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Composition:
+    root: Path
+    files: dict            # split -> list of file names
+    pairs: dict            # "trainA"/"testA" -> list of pair file names (or None), aligned with files
+
+    @classmethod
+    def open(cls, root) -> "Composition":
+        root = Path(root)
+        if not root.is_dir():
+            raise UserError(f"Composition folder {root} does not exist.")
+        manifest = root / "manifest.json"
+        files, pairs = {}, {}
+        if manifest.exists():
+            try:
+                images = json.loads(manifest.read_text())["images"]
+            except (OSError, ValueError, KeyError, TypeError) as exc:
+                raise UserError(f"{manifest} is not a readable composition manifest ({type(exc).__name__}).")
+            for split in SPLITS:
+                entries = images.get(split) or []
+                try:
+                    files[split] = [str(e["file"]) for e in entries]
+                    if split.endswith("A"):
+                        pairs[split] = [e.get("pair") or None for e in entries]
+                except (KeyError, TypeError, AttributeError):
+                    raise UserError(f"{manifest}: every entry of {split} needs a 'file'.")
+        else:
+            for split in SPLITS:
+                folder = root / split
+                files[split] = sorted(p.name for p in folder.iterdir() if is_image_name(p.name)) if folder.is_dir() else []
+                if split.endswith("A"):
+                    pairs[split] = [None] * len(files[split])
+        comp = cls(root, files, pairs)
+        comp._check()
+        return comp
+
+    def _check(self):
+        for split in ("trainA", "trainB"):
+            if not self.files[split]:
+                raise UserError(f"Composition {self.root.name} has no {split} images.")
+        for split in SPLITS:
+            for name in self.files[split]:
+                if not (self.root / split / name).is_file():
+                    raise UserError(f"Composition {self.root.name} lists {split}/{name}, which is missing.")
+        for split in ("trainA", "testA"):
+            other = split[:-1] + "B"
+            known = set(self.files[other])
+            for name, pair in zip(self.files[split], self.pairs[split]):
+                if pair is not None and pair not in known:
+                    raise UserError(f"Composition {self.root.name}: the pair {pair} of {split}/{name} is not in {other}.")
+
+    def path(self, split: str, name: str) -> Path:
+        return self.root / split / name
+
+
+class TrainData:
+    """Batches for one run: ``batch(epoch, start, size)`` is a pure function of (seed, epoch, start, size)."""
+
+    def __init__(self, composition_dir, cfg, data_mode: str):
+        self.comp = Composition.open(composition_dir)
+        self.cfg = cfg
+        self.mode = data_mode
+        self.size = cfg.image_size
+        self.load = cfg.load_size or cfg.image_size
+        a_pairs = self.comp.pairs["trainA"]
+        self.n_b = len(self.comp.files["trainB"])
+        self.b_index = {name: i for i, name in enumerate(self.comp.files["trainB"])}
+        paired = [i for i, p in enumerate(a_pairs) if p is not None]
+        unpaired = [i for i, p in enumerate(a_pairs) if p is None]
+        if data_mode == "aligned":
+            if not paired:
+                raise UserError(f"pix2pix needs explicit pairs, but composition {self.comp.root.name} has none.")
+            a_list = paired
+        elif data_mode == "hybrid":
+            copies = cfg.balance_copies
+            if copies == 0:  # paper 002 Sec. 4.1.5: as many paired copies as unpaired samples
+                copies = max(1, round(len(unpaired) / len(paired))) if paired else 1
+            self.copies = copies
+            a_list = unpaired + paired * copies
+        else:
+            a_list = list(range(len(a_pairs)))
+        self.a_list = np.asarray(sorted(a_list), dtype=np.int64)
+        self.n_paired = len(paired)
+        # The reference's unaligned dataset is as long as the larger domain; A wraps around when B is larger.
+        self.length = len(self.a_list) if data_mode == "aligned" else max(len(self.a_list), self.n_b)
+        self._plan_epoch, self._plan = None, None
+        self._cache: dict = {}
+        self._cache_bytes = 0
+
+    def iters_per_epoch(self) -> int:
+        return math.ceil(self.length / self.cfg.batch_size)
+
+    # ----- the epoch plan --------------------------------------------------------------------------
+    def plan(self, epoch: int) -> dict:
+        """Every random choice of one epoch, drawn from a generator seeded with (seed, epoch)."""
+        if self._plan_epoch == epoch:
+            return self._plan
+        n = self.length
+        rng = np.random.default_rng([self.cfg.seed, epoch])
+        perm = rng.permutation(n)
+        a = self.a_list[perm % len(self.a_list)]
+        b = rng.integers(0, self.n_b, n)
+        flip = rng.random((n, 2)) < 0.5 if self.cfg.flip else np.zeros((n, 2), bool)
+        crop = rng.integers(0, self.load - self.size + 1, (n, 4))
+        plan = {"a": a, "b": b, "flip": flip, "crop": crop}
+        self._plan_epoch, self._plan = epoch, plan
+        return plan
+
+    def batch(self, epoch: int, start: int, size: int) -> dict:
+        plan = self.plan(epoch)
+        files_a, files_b = self.comp.files["trainA"], self.comp.files["trainB"]
+        pairs = self.comp.pairs["trainA"]
+        want_pair = self.mode == "unaligned" and self.cfg.implicit_pair_loss
+        A, B, P, paired = [], [], [], []
+        for i in range(start, min(start + size, self.length)):
+            ai = int(plan["a"][i])
+            flip_a, flip_b = plan["flip"][i]
+            crop_a, crop_b = plan["crop"][i][:2], plan["crop"][i][2:]
+            pair = pairs[ai]
+            A.append(self._image("trainA", files_a[ai], crop_a, flip_a))
+            if pair is not None and self.mode in ("aligned", "hybrid"):
+                # A known pair is aligned with its A image: same crop, same flip.
+                B.append(self._image("trainB", pair, crop_a, flip_a))
+            else:
+                B.append(self._image("trainB", files_b[int(plan["b"][i])], crop_b, flip_b))
+            if want_pair:
+                P.append(self._image("trainB", pair, crop_a, flip_a) if pair is not None else torch.zeros_like(A[-1]))
+            paired.append(1.0 if pair is not None else 0.0)
+        out = {"A": torch.stack(A), "B": torch.stack(B), "paired": torch.tensor(paired)}
+        out["pair"] = torch.stack(P) if want_pair else None
+        return out
+
+    # ----- images ----------------------------------------------------------------------------------
+    def _resized(self, split: str, name: str, size: int) -> np.ndarray:
+        key = (split, name, size)
+        arr = self._cache.get(key)
+        if arr is None:
+            img = load_rgb(self.comp.path(split, name))
+            if img.size != (size, size):
+                img = img.resize((size, size), Image.BICUBIC)  # the reference resizes with bicubic
+            arr = np.asarray(img, dtype=np.uint8)
+            if self._cache_bytes + arr.nbytes <= CACHE_BYTES:  # small compositions stay in memory
+                self._cache[key] = arr
+                self._cache_bytes += arr.nbytes
+        return arr
+
+    def _image(self, split, name, crop, flip) -> torch.Tensor:
+        arr = self._resized(split, name, self.load)
+        y, x = int(crop[0]), int(crop[1])
+        arr = arr[y:y + self.size, x:x + self.size]
+        if flip:
+            arr = arr[:, ::-1]
+        return to_tensor(arr)
+
+    def sample_images(self, n: int):
+        """Fixed images for the sample grid: the first n of testA (with known pairs) and of testB.
+
+        Falls back to the train split when a test split is empty. Resized to image_size, never flipped.
+        """
+        split_a = "testA" if self.comp.files["testA"] else "trainA"
+        split_b = "testB" if self.comp.files["testB"] else "trainB"
+        names_a = self.comp.files[split_a][:n]
+        names_b = self.comp.files[split_b][:n]
+        load = lambda split, name: to_tensor(self._resized(split, name, self.size))
+        a = torch.stack([load(split_a, x) for x in names_a]) if names_a else torch.zeros(0, 3, self.size, self.size)
+        b = torch.stack([load(split_b, x) for x in names_b]) if names_b else torch.zeros(0, 3, self.size, self.size)
+        pairs = self.comp.pairs[split_a][:n]
+        b_of_a = [load(split_a[:-1] + "B", p) if p is not None else None for p in pairs]
+        return a, b, b_of_a
+
+
+def to_tensor(arr: np.ndarray) -> torch.Tensor:
+    """uint8 HxWx3 -> float 3xHxW in [-1, 1] (the reference's Normalize((0.5,)*3, (0.5,)*3))."""
+    return torch.from_numpy(np.ascontiguousarray(arr)).permute(2, 0, 1).float().div(127.5).sub(1.0)
+
+
+def to_uint8(t: torch.Tensor) -> np.ndarray:
+    """float 3xHxW in [-1, 1] -> uint8 HxWx3."""
+    return ((t.detach().float().cpu().clamp(-1, 1) + 1.0) * 127.5 + 0.5).to(torch.uint8).permute(1, 2, 0).numpy()

@@ -1,0 +1,249 @@
+"""Recipes -> compositions: exact alpha accounting, determinism, atomic writes, bad input."""
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from conftest import make_celeba
+from pairlab.data import compose
+from pairlab.data.recipes import Recipe, pseudo_counts
+from pairlab.data.sources import open_source
+from pairlab.errors import UserError
+
+
+@pytest.fixture(scope="module")
+def celeba_big(tmp_path_factory):
+    """A CelebA-format source with enough images for N up to ~20 per domain (small images for speed)."""
+    return open_source(make_celeba(tmp_path_factory.mktemp("cb") / "celeba", n=210, size=(89, 109)))
+
+
+@pytest.fixture(scope="module")
+def aligned(tmp_path_factory):
+    """An aligned A|B source: 60 train pairs, 10 test pairs, each pair a distinct colour."""
+    root = tmp_path_factory.mktemp("al") / "aligned"
+    rng = np.random.default_rng(0)
+    for split, count in (("train", 60), ("test", 10)):
+        (root / split).mkdir(parents=True)
+        for i in range(count):
+            img = Image.new("RGB", (64, 32), tuple(int(v) for v in rng.integers(0, 255, 3)))
+            img.paste(Image.new("RGB", (32, 32), tuple(int(v) for v in rng.integers(0, 255, 3))), (32, 0))
+            img.save(root / split / f"{i:03d}.png")
+    return open_source(root)
+
+
+def build(source, tmp_path, **kw):
+    recipe = Recipe(**kw).validate()
+    return compose.compose(source, recipe, name=f"c{abs(hash(json.dumps(kw, sort_keys=True)))}", out_root=tmp_path)
+
+
+def manifest(path):
+    return compose.load_manifest(path)
+
+
+# --------------------------------------------------------------------------------- alpha-paired
+@pytest.mark.parametrize("n", [7, 20])
+@pytest.mark.parametrize("alpha", [0.0, 0.25, 0.5, 0.75, 1.0])
+def test_alpha_paired_accounting(aligned, tmp_path, n, alpha):
+    path = build(aligned, tmp_path, kind="alpha-paired", task="folders", n=n, alpha=alpha, n_test=4)
+    m = manifest(path)
+    A, B = m["images"]["trainA"], m["images"]["trainB"]
+    k = int(round(alpha * n))
+    assert len(A) == len(B) == n
+    assert sum(1 for e in A if e["pair"]) == k
+    assert m["alpha"] == pytest.approx(k / n)
+    b_files = {e["file"] for e in B}
+    for e in A:
+        if e["pair"]:
+            assert e["pair"] in b_files
+            # the pair is the true counterpart: same aligned file, other half
+            pair_src = next(b["source"] for b in B if b["file"] == e["pair"])
+            assert pair_src.split("#")[0] == e["source"].split("#")[0]
+    # the unpaired part of B holds no counterpart of any A image
+    a_files = {e["source"].split("#")[0] for e in A}
+    paired_b = {e["pair"] for e in A if e["pair"]}
+    for b in B:
+        if b["file"] not in paired_b:
+            assert b["source"].split("#")[0] not in a_files
+    # files on disk match the manifest
+    for split in ("trainA", "trainB", "testA", "testB"):
+        assert sorted(p.name for p in (path / split).iterdir()) == sorted(e["file"] for e in m["images"][split])
+
+
+def test_alpha_paired_test_split_is_test_partition_only(aligned, tmp_path):
+    m = manifest(build(aligned, tmp_path, kind="alpha-paired", task="folders", n=20, alpha=0.5, n_test=10))
+    assert all(e["source"].startswith("train/") for s in ("trainA", "trainB") for e in m["images"][s])
+    assert all(e["source"].startswith("test/") for s in ("testA", "testB") for e in m["images"][s])
+    # aligned test pairs: each side is the other's truth
+    assert all(e["truth"] == f"testA_truth/{e['file']}" for e in m["images"]["testA"])
+    assert m["has_truth"]
+
+
+def test_alpha_paired_needs_enough_pairs(aligned, tmp_path):
+    # 60 train pairs: N = 40 at alpha 0 needs 80.
+    with pytest.raises(UserError, match="only .* usable pairs remain"):
+        build(aligned, tmp_path, kind="alpha-paired", task="folders", n=40, alpha=0.0)
+    build(aligned, tmp_path, kind="alpha-paired", task="folders", n=40, alpha=0.5, n_test=2)  # needs 60
+
+
+def test_alpha_paired_needs_a_paired_source(celeba_big, tmp_path):
+    with pytest.raises(UserError, match="knows no true pairs"):
+        build(celeba_big, tmp_path, kind="alpha-paired", task="eyeglasses", n=5)
+
+
+def test_kmedoids_selection(aligned, tmp_path):
+    m = manifest(build(aligned, tmp_path, kind="alpha-paired", task="folders", n=20, alpha=0.25, selection="kmedoids", n_test=2))
+    assert sum(1 for e in m["images"]["trainA"] if e["pair"]) == 5
+    assert m["selection"]["method"] == "kmedoids" and "tiny-image" in m["selection"]["features"]
+
+
+def test_balancing_copies(aligned, tmp_path):
+    m = manifest(build(aligned, tmp_path, kind="alpha-paired", task="folders", n=10, alpha=0.5, balance_copies=2, n_test=2))
+    # 5 pairs, each copied twice more in both domains
+    assert len(m["images"]["trainA"]) == 10 + 10 and len(m["images"]["trainB"]) == 10 + 10
+    assert sum(1 for e in m["images"]["trainA"] if e["pair"]) == 15
+    assert m["alpha"] == pytest.approx(15 / 20)
+
+
+# --------------------------------------------------------------------------------- pseudo
+@pytest.mark.parametrize("n", [8, 13])
+@pytest.mark.parametrize(
+    "augmentation, pseudo_alpha",
+    [("none", 0.5), ("natural", 0.5), ("pseudo-unpaired", 0.5), ("pseudo-paired", 0.25), ("pseudo-paired", 0.5),
+     ("pseudo-paired", 0.75), ("pseudo-paired", 1.0)],
+)
+def test_pseudo_accounting(celeba_big, tmp_path, n, augmentation, pseudo_alpha):
+    path = build(celeba_big, tmp_path, kind="pseudo", task="eyeglasses", n=n, augmentation=augmentation,
+                 pseudo_alpha=pseudo_alpha, n_test=3)
+    m = manifest(path)
+    A, B = m["images"]["trainA"], m["images"]["trainB"]
+    want = pseudo_counts(n, augmentation, pseudo_alpha)
+    count = lambda prov, paired=None: sum(1 for e in A if e["provenance"] == prov and (paired is None or bool(e["pair"]) == paired))
+    assert len(B) == n and all(e["provenance"] == "real" for e in B)
+    assert count("real") == want["real"] and count("natural") == want["natural"]
+    assert count("pseudo", True) == want["pseudo_paired"] and count("pseudo", False) == want["pseudo_unpaired"]
+    assert len(A) == (n if augmentation == "none" else 2 * n)
+    paired = want["pseudo_paired"]
+    assert m["alpha"] == pytest.approx(paired / len(A))
+    if augmentation == "pseudo-paired":
+        assert m["alpha"] == pytest.approx(round(pseudo_alpha * 2 * n) / (2 * n))
+    b_by_file = {e["file"]: e for e in B}
+    b_sources = {e["source"] for e in B}
+    for e in A:
+        if e["provenance"] == "pseudo":
+            assert e["params"]["opacity"] >= 0.1
+            if e["pair"]:
+                assert b_by_file[e["pair"]]["source"] == e["pseudo_of"]
+            else:
+                assert e["pseudo_of"] not in b_sources
+    # real A images carry the attribute, real B images do not; none of them from the test partition
+    src = {s.name: s for s in celeba_big.samples}
+    for e in A:
+        if e["provenance"] in ("real", "natural"):
+            assert src[e["source"]].attrs["Eyeglasses"] == 1 and src[e["source"]].partition == "train"
+    assert all(src[e["source"]].attrs["Eyeglasses"] == -1 and src[e["source"]].partition == "train" for e in B)
+    assert all(src[e["source"]].partition == "test" for s in ("testA", "testB") for e in m["images"][s])
+    # names are unique within each folder
+    assert len({e["file"] for e in A}) == len(A)
+
+
+def test_pseudo_baselines_share_their_base(celeba_big, tmp_path):
+    ms = [manifest(build(celeba_big, tmp_path, kind="pseudo", task="eyeglasses", n=10, augmentation=a, n_test=2))
+          for a in ("none", "natural", "pseudo-unpaired", "pseudo-paired")]
+    bases_b = [[e["source"] for e in m["images"]["trainB"]] for m in ms]
+    bases_a = [[e["source"] for e in m["images"]["trainA"] if e["provenance"] == "real"] for m in ms]
+    assert all(b == bases_b[0] for b in bases_b) and all(a == bases_a[0] for a in bases_a)
+
+
+def test_pseudo_pairs_beyond_n_reuse_b_with_fresh_parameters(celeba_big, tmp_path):
+    m = manifest(build(celeba_big, tmp_path, kind="pseudo", task="eyeglasses", n=6, augmentation="pseudo-paired", pseudo_alpha=1.0, n_test=2))
+    A = m["images"]["trainA"]
+    assert len(A) == 12 and all(e["pair"] for e in A)
+    by_b = {}
+    for e in A:
+        by_b.setdefault(e["pair"], []).append(e["params"])
+    assert len(by_b) == 6 and all(len(v) == 2 and v[0] != v[1] for v in by_b.values())
+
+
+def test_explicit_pairs_are_aligned(celeba_big, tmp_path):
+    path = build(celeba_big, tmp_path, kind="explicit", task="smile", n=6, n_test=2)
+    m = manifest(path)
+    assert m["alpha"] == 1.0
+    assert [e["file"] for e in m["images"]["trainA"]] == [e["pair"] for e in m["images"]["trainA"]]
+    for e in m["images"]["trainA"]:
+        ab = Image.open(path / "train" / e["file"])
+        a = Image.open(path / "trainA" / e["file"])
+        assert ab.size == (2 * a.width, a.height)
+
+
+# --------------------------------------------------------------------------------- determinism and atomicity
+def test_same_seed_same_manifest_and_images(celeba_big, tmp_path):
+    kw = dict(kind="pseudo", task="eyeglasses", n=8, augmentation="pseudo-paired", pseudo_alpha=0.75, n_test=3)
+    p1 = compose.compose(celeba_big, Recipe(**kw), name="one", out_root=tmp_path)
+    p2 = compose.compose(celeba_big, Recipe(**kw), name="two", out_root=tmp_path)
+    m1, m2 = manifest(p1), manifest(p2)
+    m1.pop("name"), m2.pop("name")
+    assert m1 == m2
+    for e in m1["images"]["trainA"]:
+        assert (p1 / "trainA" / e["file"]).read_bytes() == (p2 / "trainA" / e["file"]).read_bytes()
+    p3 = compose.compose(celeba_big, Recipe(**{**kw, "seed": 1}), name="three", out_root=tmp_path)
+    assert manifest(p3)["images"] != m1["images"]
+
+
+def test_failure_leaves_nothing_half_written(celeba_big, tmp_path, monkeypatch):
+    calls = {"n": 0}
+    real_save = compose.save_image
+
+    def failing_save(img, path, **kw):
+        calls["n"] += 1
+        if calls["n"] == 7:
+            raise OSError("disk full")
+        real_save(img, path, **kw)
+
+    monkeypatch.setattr(compose, "save_image", failing_save)
+    with pytest.raises(OSError):
+        compose.compose(celeba_big, Recipe(kind="pseudo", task="eyeglasses", n=5, n_test=2), name="broken", out_root=tmp_path)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_existing_name_is_refused(celeba_big, tmp_path):
+    compose.compose(celeba_big, Recipe(kind="pseudo", n=4, n_test=1, augmentation="none"), name="x", out_root=tmp_path)
+    with pytest.raises(UserError, match="already exists"):
+        compose.compose(celeba_big, Recipe(kind="pseudo", n=4, n_test=1, augmentation="none"), name="x", out_root=tmp_path)
+
+
+# --------------------------------------------------------------------------------- bad input
+@pytest.mark.parametrize("field, value, message", [
+    ("alpha", 1.5, "alpha must be between 0 and 1"), ("alpha", -0.1, "alpha must be between 0 and 1"),
+    ("pseudo_alpha", 2.0, "pseudo alpha must be between 0 and 1"), ("n", 0, "N must be at least 1"),
+    ("kind", "magic", "Unknown recipe kind"), ("augmentation", "x", "Unknown augmentation"),
+    ("image_size", 5000, "Image size must be between"),
+])
+def test_bad_recipe_values(field, value, message):
+    with pytest.raises(UserError, match=message):
+        Recipe(**{field: value}).validate()
+
+
+def test_n_larger_than_available(celeba_big, tmp_path):
+    with pytest.raises(UserError, match="Asked for 500 real training images of domain A but only"):
+        build(celeba_big, tmp_path, kind="pseudo", task="eyeglasses", n=500)
+    assert not any(p for p in tmp_path.iterdir())
+
+
+def test_bad_images_are_skipped_and_counted(tmp_path):
+    bad = {3: b"", 6: b"not an image", 9: b"\xff\xd8\xff\xe0" + b"\x00" * 50, 12: b"GIF89a"}
+    src = open_source(make_celeba(tmp_path / "celeba", n=120, size=(89, 109), bad=bad))
+    path = build(src, tmp_path / "out", kind="pseudo", task="eyeglasses", n=20, augmentation="pseudo-paired", n_test=3)
+    m = manifest(path)
+    assert len(m["images"]["trainA"]) == 40
+    skipped = dict(m["skipped_files"])
+    assert skipped.get("000003.jpg") == "empty file" and skipped.get("000006.jpg") == "not an image"
+    assert sum(m["skipped"].values()) == len(m["skipped_files"]) >= 3
+    used = {e["source"] for s in ("trainA", "trainB") for e in m["images"][s]}
+    assert not used & {"000003.jpg", "000006.jpg", "000009.jpg", "000012.jpg"}
+
+
+def test_pseudo_recipe_needs_an_attribute_task(aligned, tmp_path):
+    with pytest.raises(UserError, match="choose the eyeglasses or smile task"):
+        build(aligned, tmp_path, kind="explicit", task="folders", n=3)
