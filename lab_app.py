@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import threading
 
 
 def main(argv=None) -> int:
@@ -11,8 +12,15 @@ def main(argv=None) -> int:
     parser.add_argument("--host", default=os.environ.get("PAIRLAB_HOST", "127.0.0.1"), help="address to listen on (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=int(os.environ.get("PAIRLAB_PORT", "7860")), help="port (default 7860)")
     parser.add_argument("--no-default-source", action="store_true", help="do not render the default SynthFaces on start")
+    parser.add_argument("--exit-after", type=float, default=float(os.environ.get("PAIRLAB_EXIT_AFTER", "0")),
+                        help="stop by itself after this many seconds (0 = run until stopped; tests use it)")
     args = parser.parse_args(argv)
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+    if args.exit_after > 0:
+        # A watchdog so that servers started by tests always end, even if the test runner dies.
+        timer = threading.Timer(args.exit_after, lambda: os._exit(0))
+        timer.daemon = True
+        timer.start()
 
     from pairlab import lab, workspace
     from pairlab.ui.app import CSS, build_app

@@ -1,6 +1,7 @@
 """Operations shared by the UI, the CLI and the tests (each arrow of the flow, as one plain call)."""
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from . import workspace
@@ -10,7 +11,12 @@ from .data.sources import Source, open_source
 from .errors import UserError
 
 # The embedded default: enough identities for every recipe at N = 200 with a 100-image test split.
-DEFAULT_SYNTHFACES = {"count": 1500, "size": 128, "seed": 0}
+# PAIRLAB_SYNTHFACES_COUNT / _SIZE change it (the browser tests use a smaller one).
+DEFAULT_SYNTHFACES = {
+    "count": int(os.environ.get("PAIRLAB_SYNTHFACES_COUNT", "1500")),
+    "size": int(os.environ.get("PAIRLAB_SYNTHFACES_SIZE", "128")),
+    "seed": 0,
+}
 
 
 def synthfaces_dir(count: int, size: int, seed: int) -> Path:

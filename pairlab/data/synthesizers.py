@@ -117,7 +117,11 @@ class PseudoEyeglasses(Synthesizer):
     Both eyes get the same ellipse (one pair of glasses); the line has the same opacity. The ellipses are
     centred on the eye landmarks and turned with the eye axis (angle 0 on aligned faces); the line runs along
     the eye axis, at eye height, between the inner edges of the two ellipses. Shapes are anti-aliased by their
-    analytic pixel coverage, and the union is blended once (overlaps are not darker).
+    analytic pixel coverage, and the union is blended once (overlaps are not darker). When the lenses overlap
+    (width > eye distance) there is no visible bridge and ``line_length_px`` is 0.
+
+    ``apply`` draws the recorded pixel sizes (``*_px``) when present, else the CelebA-unit sizes times this
+    face's scale, so a record made on one face can be replayed exactly on it, or re-scaled onto another.
     """
 
     name = "pseudo-eyeglasses"

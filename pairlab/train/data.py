@@ -41,6 +41,7 @@ class Composition:
     root: Path
     files: dict            # split -> list of file names
     pairs: dict            # "trainA"/"testA" -> list of pair file names (or None), aligned with files
+    truths: dict           # "testA"/"testB" -> list of ground-truth paths T(x) relative to root (or None)
 
     @classmethod
     def open(cls, root) -> "Composition":
@@ -48,7 +49,7 @@ class Composition:
         if not root.is_dir():
             raise UserError(f"Composition folder {root} does not exist.")
         manifest = root / "manifest.json"
-        files, pairs = {}, {}
+        files, pairs, truths = {}, {}, {}
         if manifest.exists():
             try:
                 images = json.loads(manifest.read_text())["images"]
@@ -60,6 +61,8 @@ class Composition:
                     files[split] = [str(e["file"]) for e in entries]
                     if split.endswith("A"):
                         pairs[split] = [e.get("pair") or None for e in entries]
+                    if split.startswith("test"):
+                        truths[split] = [e.get("truth") or None for e in entries]
                 except (KeyError, TypeError, AttributeError):
                     raise UserError(f"{manifest}: every entry of {split} needs a 'file'.")
         else:
@@ -68,7 +71,9 @@ class Composition:
                 files[split] = sorted(p.name for p in folder.iterdir() if is_image_name(p.name)) if folder.is_dir() else []
                 if split.endswith("A"):
                     pairs[split] = [None] * len(files[split])
-        comp = cls(root, files, pairs)
+                if split.startswith("test"):
+                    truths[split] = [None] * len(files[split])
+        comp = cls(root, files, pairs, truths)
         comp._check()
         return comp
 
@@ -170,10 +175,13 @@ class TrainData:
 
     # ----- images ----------------------------------------------------------------------------------
     def _resized(self, split: str, name: str, size: int) -> np.ndarray:
-        key = (split, name, size)
+        return self._resized_path(self.comp.path(split, name), size)
+
+    def _resized_path(self, path: Path, size: int) -> np.ndarray:
+        key = (str(path), size)
         arr = self._cache.get(key)
         if arr is None:
-            img = load_rgb(self.comp.path(split, name))
+            img = load_rgb(path)
             if img.size != (size, size):
                 img = img.resize((size, size), Image.BICUBIC)  # the reference resizes with bicubic
             arr = np.asarray(img, dtype=np.uint8)
@@ -202,14 +210,22 @@ class TrainData:
         load = lambda split, name: to_tensor(self._resized(split, name, self.size))
         a = torch.stack([load(split_a, x) for x in names_a]) if names_a else torch.zeros(0, 3, self.size, self.size)
         b = torch.stack([load(split_b, x) for x in names_b]) if names_b else torch.zeros(0, 3, self.size, self.size)
-        pairs = self.comp.pairs[split_a][:n]
-        b_of_a = [load(split_a[:-1] + "B", p) if p is not None else None for p in pairs]
+        # The target of a test A image: its pair in testB, else the ground truth T(a) the composition ships.
+        b_of_a = []
+        for i, pair in enumerate(self.comp.pairs[split_a][:n]):
+            truth = self.comp.truths.get(split_a, [None] * n)[i] if split_a == "testA" else None
+            if pair is not None:
+                b_of_a.append(load(split_a[:-1] + "B", pair))
+            elif truth is not None and (self.comp.root / truth).is_file():
+                b_of_a.append(to_tensor(self._resized_path(self.comp.root / truth, self.size)))
+            else:
+                b_of_a.append(None)
         return a, b, b_of_a
 
 
 def to_tensor(arr: np.ndarray) -> torch.Tensor:
     """uint8 HxWx3 -> float 3xHxW in [-1, 1] (the reference's Normalize((0.5,)*3, (0.5,)*3))."""
-    return torch.from_numpy(np.ascontiguousarray(arr)).permute(2, 0, 1).float().div(127.5).sub(1.0)
+    return torch.from_numpy(np.array(arr, dtype=np.uint8)).permute(2, 0, 1).float().div(127.5).sub(1.0)
 
 
 def to_uint8(t: torch.Tensor) -> np.ndarray:

@@ -1,0 +1,364 @@
+"""The one training loop, used by the CLI, the job queue and the tests.
+
+A run is a folder:
+    config.json     the resolved TrainConfig (TrainConfig.from_json reads it back)
+    run.json        what was trained on, with which code (composition path, versions, device)
+    status.json     state (queued/running/done/failed/stopped), progress 0-1, iteration, total, ETA, error
+    metrics.jsonl   one JSON line per logged iteration: mean losses since the last line, lr, iterations/s
+    samples/        iter_XXXXXX.png grids: input | translated | reconstructed (or ground truth for pix2pix)
+    checkpoints/    latest.pt and periodic iter_XXXXXX.pt, each written atomically
+    log.txt         human-readable log
+
+``train(..., resume=True)`` continues from the newest readable checkpoint. With ``deterministic=True`` on CPU
+the resumed run ends bit-identical to an uninterrupted one, because the checkpoint stores every RNG state and
+the data order is a pure function of (seed, epoch).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+import random
+import time
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+
+from .. import __version__
+from ..errors import UserError
+from ..models import MODELS
+from . import checkpoint as ckpt
+from .config import TrainConfig
+from .data import TrainData, to_uint8
+from .device import describe, pick_device
+
+STATES = ("queued", "running", "done", "failed", "stopped")
+
+
+# ----- small run-folder helpers ---------------------------------------------------------------------------
+def write_json_atomic(path: Path, data) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    with open(tmp, "w") as fh:
+        json.dump(data, fh, indent=1)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+def read_status(run_dir) -> dict:
+    """The run's status.json, or a 'queued' status if it has none yet."""
+    path = Path(run_dir) / "status.json"
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {"state": "queued", "progress": 0.0, "iteration": 0, "total": 0, "eta_s": None, "error": ""}
+
+
+def write_status(run_dir, **fields) -> dict:
+    """Merge ``fields`` into status.json (atomically) and return the new status."""
+    status = read_status(run_dir)
+    status.update(fields, updated=time.time())
+    write_json_atomic(Path(run_dir) / "status.json", status)
+    return status
+
+
+def one_sentence(exc: BaseException) -> str:
+    """A user-facing sentence for an exception: UserErrors as written, others with their type."""
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    if isinstance(exc, UserError):
+        return text or "Training failed."
+    if type(exc).__name__ == "OutOfMemoryError":
+        return "The GPU ran out of memory; use a smaller image_size, batch_size or ngf."
+    if isinstance(exc, MemoryError):
+        return "The machine ran out of memory; use a smaller image_size, batch_size or ngf."
+    return f"Training failed with {type(exc).__name__}: {text[:200]}".rstrip(": ") + ("" if text.endswith(".") else ".")
+
+
+class RunLog:
+    def __init__(self, run_dir: Path, echo: bool = False):
+        self.path = Path(run_dir) / "log.txt"
+        self.echo = echo
+
+    def __call__(self, message: str) -> None:
+        line = f"{time.strftime('%Y-%m-%d %H:%M:%S')} {message}"
+        with open(self.path, "a") as fh:
+            fh.write(line + "\n")
+        if self.echo:
+            print(line, flush=True)
+
+
+def _truncate_metrics(path: Path, last_iteration: int) -> None:
+    """After a resume, drop metrics lines written after the checkpoint (and a torn last line)."""
+    if not path.exists():
+        return
+    keep = []
+    for line in path.read_text().splitlines():
+        try:
+            if json.loads(line)["iter"] <= last_iteration:
+                keep.append(line)
+        except (ValueError, KeyError, TypeError):
+            continue
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text("".join(k + "\n" for k in keep))
+    os.replace(tmp, path)
+
+
+def _save_grid(rows, path: Path) -> None:
+    """Rows of equal-size 3xHxW tensors -> one PNG, written atomically."""
+    from PIL import Image
+
+    if not rows:
+        return
+    grid = np.concatenate([np.concatenate([to_uint8(t) for t in row], axis=1) for row in rows], axis=0)
+    tmp = path.with_name(f".{path.name}.tmp.png")
+    Image.fromarray(grid).save(tmp)
+    os.replace(tmp, path)
+
+
+def _settle_config(run_dir: Path, config: TrainConfig | None, resume: bool) -> TrainConfig:
+    """The run's config: the stored one if the folder has one (a different one is refused), else the given one."""
+    stored_path = run_dir / "config.json"
+    if stored_path.exists():
+        stored = TrainConfig.from_json(stored_path)
+        if config is not None and config.resolved() != stored:
+            raise UserError(f"Run {run_dir.name} was started with different settings; start a new run instead.")
+        if not resume and (run_dir / "checkpoints" / "latest.pt").exists():
+            raise UserError(f"Run {run_dir.name} already has checkpoints; resume it or choose another run folder.")
+        return stored
+    if config is None:
+        raise UserError(f"Run {run_dir.name} has no config.json to resume from.")
+    return config.resolved()
+
+
+def _setup_torch(cfg: TrainConfig, device: torch.device) -> dict:
+    """Threads and determinism; returns the previous global settings so they can be restored."""
+    previous = {"threads": torch.get_num_threads(), "det": torch.are_deterministic_algorithms_enabled(),
+                "det_warn": torch.is_deterministic_algorithms_warn_only_enabled(),
+                "cudnn_det": torch.backends.cudnn.deterministic, "cudnn_bench": torch.backends.cudnn.benchmark}
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    if cfg.deterministic:
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+        # Some CUDA kernels (reflection-pad backward) have no deterministic version: warn there, don't fail.
+        torch.use_deterministic_algorithms(True, warn_only=device.type != "cpu")
+        torch.backends.cudnn.deterministic = True
+        torch.backends.cudnn.benchmark = False
+    else:
+        torch.backends.cudnn.benchmark = device.type == "cuda"
+    return previous
+
+
+def _restore_torch(previous: dict) -> None:
+    torch.set_num_threads(previous["threads"])
+    torch.use_deterministic_algorithms(previous["det"], warn_only=previous["det_warn"])
+    torch.backends.cudnn.deterministic = previous["cudnn_det"]
+    torch.backends.cudnn.benchmark = previous["cudnn_bench"]
+
+
+def _seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+# ----- the loop -----------------------------------------------------------------------------------------
+def train(composition_dir, run_dir, config: TrainConfig | None = None,
+          progress: Callable[[dict], None] | None = None,
+          should_stop: Callable[[], bool] | None = None,
+          resume: bool = False, echo: bool = False) -> dict:
+    """Train one model on one composition into ``run_dir``; returns the final status dict.
+
+    progress(status) is called at every logged iteration; should_stop() is polled after every iteration and,
+    when true, the run saves a checkpoint and ends in state 'stopped' (resumable). With resume=True the run
+    continues from its newest readable checkpoint (or starts if it has none). Errors are written to
+    status.json as one sentence, then re-raised.
+    """
+    run = Path(run_dir)
+    run.mkdir(parents=True, exist_ok=True)
+    for sub in ("samples", "checkpoints"):
+        (run / sub).mkdir(exist_ok=True)
+    log = RunLog(run, echo)
+    previous_torch = None
+    status = {}
+    try:
+        cfg = _settle_config(run, config, resume)
+        if not (run / "config.json").exists():
+            write_json_atomic(run / "config.json", cfg.to_dict())
+        device = pick_device(cfg.device)
+        previous_torch = _setup_torch(cfg, device)
+        ckpt_dir = run / "checkpoints"
+
+        # Data, then the model, built from the seeded RNGs so a fresh run is a function of the seed.
+        _seed_everything(cfg.seed)
+        Model = MODELS[cfg.model]
+        data = TrainData(composition_dir, cfg, Model.data_mode)
+        model = Model(cfg, device)
+        per_epoch = data.iters_per_epoch()
+        total = cfg.max_iters or (cfg.n_epochs + cfg.n_epochs_decay) * per_epoch
+        model.setup_schedule(total)
+
+        it, epoch, index, accum = 0, 0, 0, {"sums": {}, "count": 0}
+        state, note = None, ""
+        if resume:
+            state, path, note = ckpt.load_for_resume(ckpt_dir)
+        if state is not None:
+            if state["config"] != cfg.to_dict():
+                raise UserError(f"Checkpoint {path.name} belongs to different settings than run {run.name}.")
+            model.load_state_dict(state["model_state"])
+            it, epoch, index = state["iteration"], state["epoch"], state["index"]
+            accum = state["accum"]
+            ckpt.set_rng_state(state["rng"])
+            _truncate_metrics(run / "metrics.jsonl", it)
+            if note:
+                log(note)
+            log(f"resumed from {path.name} at iteration {it} (epoch {epoch}, sample {index})")
+        else:
+            if cfg.init_from:
+                source = ckpt.load_checkpoint(cfg.init_from)
+                loaded = model.load_compatible_nets(source["model_state"]["nets"])
+                if not loaded:
+                    raise UserError(f"{cfg.init_from} has no networks compatible with this {cfg.model} model.")
+                log(f"initialised {', '.join(loaded)} from {cfg.init_from}")
+            (run / "metrics.jsonl").write_text("")
+            write_json_atomic(run / "run.json", {
+                "composition": str(Path(composition_dir).resolve()), "model": cfg.model,
+                "pairlab_version": __version__, "torch_version": torch.__version__,
+                "python": platform.python_version(), "device": describe(device), "created": time.time(),
+                "parameters": model.parameter_counts(),
+            })
+            log(f"start {cfg.model} on {Path(composition_dir).name}: {data.length} samples per epoch, "
+                f"{per_epoch} iterations per epoch, {total} iterations, device {describe(device)}")
+        del state  # free the checkpoint's tensors before training
+
+        sample_a, sample_b, sample_b_of_a = data.sample_images(cfg.n_samples)
+        status = write_status(run, state="running", progress=it / total, iteration=it, total=total, epoch=epoch,
+                              eta_s=None, its_per_s=None, error="", message=note, device=describe(device))
+
+        def save(final: bool = False) -> None:
+            blob = {
+                "format": ckpt.FORMAT, "model": cfg.model, "config": cfg.to_dict(), "iteration": it,
+                "epoch": epoch, "index": index, "total": total, "accum": accum,
+                "model_state": model.state_dict(), "rng": ckpt.rng_state(),
+            }
+            periodic = ckpt_dir / f"iter_{it:06d}.pt"
+            ckpt.save_atomic(blob, periodic)
+            ckpt.copy_atomic(periodic, ckpt_dir / "latest.pt")
+            ckpt.prune(ckpt_dir, cfg.keep_last, cfg.keep_every)
+
+        def sample() -> None:
+            rows = model.sample_rows(sample_a, sample_b, sample_b_of_a)
+            _save_grid(rows, run / "samples" / f"iter_{it:06d}.png")
+
+        session_start, session_it0 = time.time(), it
+        interval_start, interval_it0 = time.time(), it
+        stopped = False
+        while it < total:
+            if index >= data.length:  # epoch boundary
+                epoch, index = epoch + 1, 0
+            n = min(cfg.batch_size, data.length - index)
+            batch = data.batch(epoch, index, n)
+            index += n
+            losses = model.optimize(batch)
+            model.step_schedule()
+            it += 1
+            for k, v in losses.items():
+                accum["sums"][k] = accum["sums"].get(k, 0.0) + v
+            accum["count"] += 1
+            stopped = bool(should_stop and should_stop())
+
+            if it % cfg.log_every == 0 or it == total or stopped:
+                now = time.time()
+                speed = (it - interval_it0) / max(now - interval_start, 1e-9)
+                session_speed = (it - session_it0) / max(now - session_start, 1e-9)
+                line = {"iter": it, "epoch": epoch, "lr": model.lr, "its_per_s": round(speed, 4), "time": now}
+                line.update({k: s / accum["count"] for k, s in accum["sums"].items()})
+                with open(run / "metrics.jsonl", "a") as fh:
+                    fh.write(json.dumps(line) + "\n")
+                accum = {"sums": {}, "count": 0}
+                interval_start, interval_it0 = now, it
+                if not all(np.isfinite(v) for v in losses.values()):
+                    raise UserError(f"Training diverged at iteration {it} (a loss is not finite); try a lower lr.")
+                status = write_status(run, progress=it / total, iteration=it, epoch=epoch, its_per_s=speed,
+                                      eta_s=(total - it) / max(session_speed, 1e-9))
+                if progress:
+                    progress(dict(status, losses=losses, lr=model.lr))
+            if it % cfg.save_every == 0 or it == total or stopped:
+                save()
+            if it % cfg.sample_every == 0 or it == total:
+                sample()
+            if stopped:
+                break
+
+        final_state = "stopped" if stopped and it < total else "done"
+        log(f"{final_state} at iteration {it}/{total}")
+        status = write_status(run, state=final_state, progress=it / total, iteration=it,
+                              eta_s=0 if final_state == "done" else None)
+        if progress:
+            progress(status)
+        return status
+    except BaseException as exc:
+        interrupted = isinstance(exc, KeyboardInterrupt)
+        message = "Training was interrupted." if interrupted else one_sentence(exc)
+        try:
+            log(f"{'stopped' if interrupted else 'failed'}: {message}")
+            write_status(run, state="stopped" if interrupted else "failed", error=message, eta_s=None)
+        except OSError:
+            pass
+        raise
+    finally:
+        if previous_torch is not None:
+            _restore_torch(previous_torch)
+
+
+# ----- foreground command (the CLI's `pairlab train`) ------------------------------------------------------
+def run_id(composition, cfg: TrainConfig, preset: str) -> str:
+    """<composition>-<model>-<preset>-s<seed>-<hash of composition path and resolved config>."""
+    from ..workspace import safe_name
+
+    digest = hashlib.sha1(f"{Path(composition).resolve()}\n{cfg.to_json()}".encode()).hexdigest()[:6]
+    return safe_name(f"{Path(composition).name}-{cfg.model}-{preset}-s{cfg.seed}-{digest}")
+
+
+def _format_eta(seconds) -> str:
+    if seconds is None:
+        return "?"
+    seconds = int(seconds)
+    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m" if seconds >= 3600 else f"{seconds // 60}m{seconds % 60:02d}s"
+
+
+def train_command(composition, model: str, preset: str, overrides=(), runs_dir=None, name: str | None = None,
+                  seed: int | None = None, presets_dir=None) -> Path:
+    """Create (or continue) a run folder under ``runs_dir`` and train in the foreground, printing progress.
+
+    The config is the preset, then ``model``, then the "key=value" overrides, then ``seed`` when given.
+    The same composition, model, preset and settings give the same run id, so running the command again
+    resumes the run instead of starting over. Returns the run folder.
+    """
+    from ..workspace import safe_name, sub
+    from .config import load_preset
+    from .data import Composition
+
+    cfg = load_preset(preset, presets_dir).with_overrides({"model": model}).with_overrides(list(overrides or []))
+    if seed is not None:
+        cfg = cfg.with_overrides({"seed": seed})
+    cfg = cfg.resolved()
+    Composition.open(composition)  # a bad composition fails here, before a run folder exists
+    runs_dir = Path(runs_dir) if runs_dir is not None else sub("runs")
+    run_dir = runs_dir / (safe_name(name) if name else run_id(composition, cfg, preset))
+    resume = (run_dir / "config.json").exists()
+    print(f"{'resuming' if resume else 'starting'} run {run_dir}", flush=True)
+
+    def show(status: dict) -> None:
+        losses = status.get("losses") or {}
+        shown = " ".join(f"{k} {v:.3f}" for k, v in losses.items() if k in ("G", "D", "D_A", "D_B", "G_L1", "L1"))
+        speed = status.get("its_per_s")
+        print(f"{run_dir.name} iter {status.get('iteration')}/{status.get('total')} "
+              f"({100 * status.get('progress', 0):.0f}%) {speed or 0:.2f} it/s ETA {_format_eta(status.get('eta_s'))}"
+              f"{'  ' + shown if shown else ''}{'  [' + status['state'] + ']' if status.get('state') != 'running' else ''}",
+              flush=True)
+
+    train(composition, run_dir, cfg, progress=show, resume=resume)
+    return run_dir
