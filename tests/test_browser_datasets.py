@@ -25,6 +25,7 @@ def test_datasets_tab_builds_a_composition(tmp_path):
         page.locator("#ds-chart .js-plotly-plot").first.wait_for()
         assert page.locator("#ds-gallery img").count() >= 3
         assert "pseudo-paired" in page.locator("#ds-table").inner_text()
+        page.locator("#ds-comp-gallery img").first.wait_for()  # the new composition opens by itself
         shot = screenshot(page, "datasets-built")
         assert shot.stat().st_size > 20_000
 
@@ -38,5 +39,5 @@ def test_datasets_tab_builds_a_composition(tmp_path):
         page.get_by_label("SynthFaces (embedded)").check()
         page.get_by_label("alpha-paired").check()
         page.locator("#ds-preview").click()
-        page.locator("#ds-status").get_by_text("alpha-paired", exact=False).wait_for()
+        page.locator("#ds-status").get_by_text("eyeglasses-alpha0.50", exact=False).wait_for()
         assert "measured alpha 0.500" in page.locator("#ds-status").inner_text()

@@ -124,6 +124,35 @@ def _resample(p: np.ndarray, n: int) -> np.ndarray:
     return np.stack([np.interp(t, s, p[:, 0]), np.interp(t, s, p[:, 1])], axis=1)
 
 
+def _P2(x, y) -> np.ndarray:
+    """(n, 2) points from x and y (arrays or scalars); cheaper than np.stack for small arrays."""
+    n = len(x) if np.ndim(x) else len(y)
+    out = np.empty((n, 2))
+    out[:, 0] = x
+    out[:, 1] = y
+    return out
+
+
+def _band(x, top, bottom) -> np.ndarray:
+    """The closed region between two curves sampled at the same x."""
+    n = len(x)
+    out = np.empty((2 * n, 2))
+    out[:n, 0] = x
+    out[:n, 1] = top
+    out[n:, 0] = x[::-1]
+    out[n:, 1] = bottom[::-1] if np.ndim(bottom) else bottom
+    return out
+
+
+@lru_cache(maxsize=None)
+def _unit_lin(n: int) -> np.ndarray:
+    return np.linspace(0.0, 1.0, n)
+
+
+def _lin(a: float, b: float, n: int) -> np.ndarray:
+    return a + (b - a) * _unit_lin(n)
+
+
 def _mirror(pts) -> np.ndarray:
     p = np.array(pts, dtype=np.float64)
     p[:, 0] *= -1
@@ -278,7 +307,7 @@ def sample_identity(rng: np.random.Generator) -> dict:
     if male and style == "long":
         long_len = _u(rng, 1.2, 2.2)
     wavy = bool(rng.random() < (0.35 if not male else 0.15)) and style != "bald"
-    n_strands = 9
+    n_strands = 12
     hair = {
         "style": style, "colour": cname, "rgb": hair_rgb,
         "volume": _u(rng, 0.05, 0.14) if male else _u(rng, 0.10, 0.26),
@@ -289,7 +318,9 @@ def sample_identity(rng: np.random.Generator) -> dict:
         "wave_phase": _u(rng, 0, 2 * np.pi),
         "fringe": _u(rng, -0.62, -0.50), "fringe_teeth": int(_pick(rng, [7, 9, 11])),
         "bun_r": _u(rng, 0.30, 0.42),
-        "strands": [[_u(rng, 0.15, 0.9), _u(rng, 0.0, 0.35), _u(rng, 0.6, 1.0)] for _ in range(n_strands)],
+        # flow lines: (start along the cap 0..1, end, depth at start, depth at end); depth 0 = hairline
+        "strands": [[_u(rng, 0.4, 0.6), _u(rng, 0.0, 0.3) if k % 2 else _u(rng, 0.7, 1.0),
+                     _u(rng, 0.55, 0.95), _u(rng, 0.08, 0.9)] for k in range(n_strands)],
     }
 
     # ---- eyes, brows, nose, mouth, ears
@@ -408,27 +439,47 @@ def face_attributes(identity: dict, state: dict) -> dict[str, int]:
 
 
 # =============================================================================================== drawing
+_INKS: dict = {}
+
+
+def _ink(col: tuple) -> int:
+    """PIL's packed ink for an RGB(A) colour (little-endian bytes R, G, B, A; RGB gets A = 255)."""
+    ink = _INKS.get(col)
+    if ink is None:
+        r, g, b = col[0], col[1], col[2]
+        a = col[3] if len(col) == 4 else 255
+        ink = r | (g << 8) | (b << 16) | (a << 24)
+        if ink >= 2**31:
+            ink -= 2**32
+        if len(_INKS) < 100_000:
+            _INKS[col] = ink
+    return ink
 class _Painter:
     """Draws local-frame polygons on the supersampled canvas (and the silhouette mask)."""
 
     def __init__(self, canvas: Image.Image, mask: Image.Image, A: np.ndarray):
-        self.d = ImageDraw.Draw(canvas)
-        self.da = ImageDraw.Draw(canvas, "RGBA")
-        self.m = ImageDraw.Draw(mask)
-        self.A = A
+        self.d = ImageDraw.Draw(canvas).draw  # PIL's core drawing objects: fewer checks per polygon
+        self.da = ImageDraw.Draw(canvas, "RGBA").draw
+        self.m = ImageDraw.Draw(mask).draw
+        self.M = np.ascontiguousarray(A[:, :2].T)
+        self.b = A[:, 2].copy()
 
     def xy(self, pts) -> list:
-        p = np.asarray(pts, dtype=np.float64)
-        return (p @ self.A[:, :2].T + self.A[:, 2]).ravel().tolist()
+        return (np.dot(pts, self.M) + self.b).ravel().tolist()
 
     def fill(self, pts, col, sil: bool = False) -> None:
         xy = self.xy(pts)
-        (self.da if len(col) == 4 else self.d).polygon(xy, fill=col)
+        if len(col) == 4:
+            if col[3] <= 0:
+                return
+            self.da.draw_polygon(xy, _ink(col), 1)
+        else:
+            self.d.draw_polygon(xy, _ink(col), 1)
         if sil:
-            self.m.polygon(xy, fill=255)
+            self.m.draw_polygon(xy, 255, 1)
 
     def sil(self, pts) -> None:
-        self.m.polygon(self.xy(pts), fill=255)
+        self.m.draw_polygon(self.xy(pts), 255, 1)
 
     def soft(self, cx, cy, rx, ry, col, alpha, rings: int = 3, angle: float = 0.0) -> None:
         """A soft blob: concentric translucent ellipses."""
@@ -458,7 +509,7 @@ class _Scene:
         self.A_can[:, 2] += (self.ss - 1) / 2.0
         f = identity["face"]
         self.right_profile = (
-            np.array([f["top"], f["top"] + 0.1, -1.1, -0.45, 0.25, 0.8, 1.25, f["chin"] - 0.12, f["chin"]]),
+            np.array([f["top"], f["top"] + 0.2, -1.1, -0.45, 0.25, 0.8, 1.25, f["chin"] - 0.12, f["chin"]]),
             np.array([0, 0.6 * f["wt"], 0.97 * f["wt"], f["wt"], f["wc"], 0.5 * (f["wc"] + f["wj"]) + 0.04,
                       f["wj"], f["wch"], 0.0]),
         )
@@ -531,7 +582,7 @@ class _Scene:
                 outer_r.insert(1, (wc + 0.6 * v + 0.18, 0.5 * (L + 0.9)))
         else:
             outer_r = [(wt + 0.55 * v + 0.02, -0.05)]
-        outer_r += [(wt + 0.85 * v, -0.6), (0.97 * wt + v, -1.15), (0.6 * wt + 0.8 * v, top + 0.1 - 0.9 * v)]
+        outer_r += [(wt + 0.85 * v, -0.6), (0.97 * wt + v, -1.15), (0.62 * wt + 0.85 * v, top + 0.2 - 0.92 * v)]
         outer_r = np.array(outer_r)
         outer_ctrl = np.concatenate([outer_r, [[0.0, top - v]], _mirror(outer_r[::-1])])
         outer = _open_curve(outer_ctrl, 6)
@@ -572,7 +623,7 @@ class _Scene:
                 side = [(-(wj * 0.92 + 0.1), L)] + side if L > 2.25 else side
             else:
                 side = [(-(self.W(L) - 0.06), L)] + side
-            first = side
+            first = [(side[0][0], side[0][1] - 0.2)] + side[1:]
         else:
             first = [(-(wt - 0.06), side_bottom)]
         left = first + inner_l
@@ -597,7 +648,10 @@ def _draw_base(sc: _Scene, P: _Painter) -> None:
 
     # hair behind the head (long styles) and the bun
     if outer is not None and h["length"] > 0:
-        back = np.concatenate([outer, [[0.0, h["length"] + 0.06]]])
+        Lb = h["length"]
+        xb = np.linspace(outer[-1, 0], outer[0, 0], 9)[1:-1]
+        tips = np.stack([xb, Lb + 0.04 + np.where(np.arange(7) % 2 == 0, 0.07, -0.03)], axis=1)
+        back = np.concatenate([outer, tips])
         P.fill(back, _rgb(hair_rgb, 0.72), sil=True)
     if h["style"] == "bun":
         r = h["bun_r"]
@@ -611,8 +665,8 @@ def _draw_base(sc: _Scene, P: _Painter) -> None:
     nw = ex["neck"]
     neck = _closed_curve([(-nw, 1.1), (nw, 1.1), (nw * 1.0, 2.0), (nw + 0.2, 2.7), (nw + 0.5, 3.3),
                           (-nw - 0.5, 3.3), (-nw - 0.2, 2.7), (-nw * 1.0, 2.0)], 4)
-    P.fill(neck, _rgb(skin, 0.84), sil=True)
-    P.soft(0.0, f["chin"] - 0.05, f["wj"] * 0.85, 0.42, (30, 20, 20), 90, rings=3)
+    P.fill(neck, _rgb(skin, 0.9), sil=True)
+    P.soft(0.0, f["chin"] - 0.05, f["wj"] * 0.85, 0.42, _rgb(skin, 0.45), 110, rings=3)
     cl = st["clothes"]
     body_r = [(0.66 + nw * 0.3, 2.42), (1.5, 2.58), (2.3, 2.85), (2.8, 3.3)]
     body = [(-2.9, 3.8), (-2.8, 3.3), (-2.3, 2.85), (-1.5, 2.58), (-(0.66 + nw * 0.3), 2.42)]
@@ -644,6 +698,9 @@ def _draw_base(sc: _Scene, P: _Painter) -> None:
     P.fill(head, _rgb(skin), sil=True)
     if outer is not None:
         P.sil(np.concatenate([outer, inner]))  # the cap is drawn later, but the silhouette is complete now
+    else:
+        for patch in _bald_fringe(f):
+            P.sil(patch)
 
     if ex["earrings"]:
         er = ex["earrings"]
@@ -663,9 +720,11 @@ def _draw_base(sc: _Scene, P: _Painter) -> None:
     if f["chubby"]:
         for s in (-1, 1):
             P.soft(s * 0.75, 0.75, 0.34, 0.3, _rgb(skin, 1.08, 6), 40)
-    if ex["stubble"]:
-        lower = head[head[:, 1] > 0.55]
-        P.fill(lower, _rgba(_mix(hair_rgb, (40, 40, 40), 0.4), 48))
+    if ex["stubble"]:  # a beard shadow that fades in towards the jaw line
+        col = _mix(hair_rgb, (40, 40, 40), 0.4)
+        for y0 in (0.8, 0.95, 1.15):
+            P.fill(head[head[:, 1] > y0], _rgba(col, 18))
+        P.soft(0.0, 0.5 * (idn["nose"]["y"] + idn["mouth"]["y"]) + 0.03, 0.42, 0.1, col, 40, rings=2)
 
     # eyes
     e = idn["eyes"]
@@ -676,11 +735,11 @@ def _draw_base(sc: _Scene, P: _Painter) -> None:
     b = idn["brows"]
     for s in (-1, 1):
         cx, cy = sc.eye_centre(s)
-        u = np.linspace(0.0, 1.0, 14)
+        u = _unit_lin(14)
         xl = b["inner"] + (b["outer"] - b["inner"]) * u
         yl = b["y"] - b["arch"] * np.sin(np.pi * np.clip(u, 0, 1) ** 0.8) + b["tilt"] * (u - 0.5) * 0.3 + cy
         thick = b["thick"] * (1.0 - 0.65 * u ** 1.5) * (0.7 + 0.3 * np.sqrt(np.clip(u * 6, 0, 1)))
-        pts = np.stack([cx + s * xl, yl], axis=1)
+        pts = _P2(cx + s * xl, yl)
         P.fill(_ribbon(pts, thick), _rgba(b["rgb"], 235))
 
     # forehead wrinkles
@@ -695,8 +754,8 @@ def _draw_base(sc: _Scene, P: _Painter) -> None:
     side = 1 if sc.L[0] < 0 else -1  # the side away from the light
     bridge = np.array([[side * 0.1, -0.12], [side * 0.13, 0.2], [side * (nwid * 0.6), ny - 0.08]])
     bridge = _open_curve(bridge, 5)
-    P.fill(_ribbon(bridge, np.linspace(0.03, 0.09, len(bridge))), _rgba(_rgb(skin, 0.55), 34))
-    P.fill(_ribbon(bridge, np.linspace(0.015, 0.04, len(bridge))), _rgba(_rgb(skin, 0.55), 34))
+    P.fill(_ribbon(bridge, _lin(0.03, 0.09, len(bridge))), _rgba(_rgb(skin, 0.55), 34))
+    P.fill(_ribbon(bridge, _lin(0.015, 0.04, len(bridge))), _rgba(_rgb(skin, 0.55), 34))
     P.soft(0.0, ny + 0.09, nwid * 0.75, 0.045, _rgb(skin, 0.45), 70)
     for s in (-1, 1):
         wing = _open_curve([(s * nwid * 0.55, ny - 0.1), (s * nwid, ny - 0.01), (s * nwid * 0.72, ny + 0.07)], 4)
@@ -725,15 +784,15 @@ def _draw_eye(sc: _Scene, P: _Painter, s: int) -> None:
     idn = sc.id
     e, skin, ex = idn["eyes"], idn["skin"], idn["extras"]
     cx, cy = sc.eye_centre(s)
-    x = np.linspace(-e["w"] / 2, e["w"] / 2, 21)
+    x = _lin(-e["w"] / 2, e["w"] / 2, 21)
     up, lo = _eye_curves(e, x)
-    to = lambda xx, yy: np.stack([cx + s * xx, cy + yy], axis=1)  # noqa: E731
+    to = lambda xx, yy: _P2(cx + s * xx, cy + yy)  # noqa: E731
     if ex["eyeshadow"]:
         P.soft(cx + s * 0.03, cy - e["h"] * 0.9, e["w"] * 0.62, e["h"] * 1.25, ex["eyeshadow"], 110)
     # socket shading and lid crease
     P.soft(cx, cy - e["h"] * 0.3, e["w"] * 0.72, e["h"] * 1.7, _rgb(skin, 0.7), 36)
     crease = to(x * 0.92, up * 1.25 - 0.06)
-    P.fill(_ribbon(crease, np.linspace(0.012, 0.022, len(crease))), _rgba(_rgb(skin, 0.55), 60))
+    P.fill(_ribbon(crease, _lin(0.012, 0.022, len(crease))), _rgba(_rgb(skin, 0.55), 60))
     if ex["bags"]:
         bag = to(x[3:-3] * 0.95, lo[3:-3] + 0.07)
         P.fill(_ribbon(bag, 0.02), _rgba(_rgb(skin, 0.62), 60))
@@ -750,7 +809,7 @@ def _draw_eye(sc: _Scene, P: _Painter, s: int) -> None:
     # shadow of the upper lid on the eyeball, lash line, lower lid
     P.fill(_ribbon(to(x, up + 0.02), 0.04), _rgba((40, 30, 30), 60))
     lash = to(np.append(x, x[-1] + 0.03), np.append(up, up[-1] - 0.025))
-    wl = np.concatenate([np.linspace(0.3, 1.0, len(x)), [0.4]]) * e["lash"]
+    wl = np.concatenate([_lin(0.3, 1.0, len(x)), [0.4]]) * e["lash"]
     P.fill(_ribbon(lash, wl), (28, 20, 20))
     P.fill(_ribbon(to(x[2:-1], lo[2:-1]), 0.014), _rgba(_rgb(skin, 0.45), 110))
     # catchlight (off the pupil centre, towards the light)
@@ -768,22 +827,22 @@ def _draw_smile_layer(sc: _Scene, P: _Painter, smiling: bool) -> None:
     corner_y = line[-1]
     if ex["blush"] > 0.05:
         for s in (-1, 1):
-            P.soft(s * 0.64, 0.58 - (0.09 if smiling else 0.0), 0.25, 0.17, (224, 90, 96), 70 * ex["blush"])
+            P.soft(s * 0.64, 0.58 - (0.09 if smiling else 0.0), 0.25, 0.17, (224, 90, 96), 45 * ex["blush"])
     if smiling:
         for s in (-1, 1):
             P.soft(s * 0.6, 0.42, 0.3, 0.19, _rgb(skin, 1.12, 12), 54)
             P.soft(s * 0.62, 0.6, 0.34, 0.1, _rgb(skin, 0.7), 26, rings=2)
             fold = _open_curve([(s * (n["w"] + 0.07), n["y"] - 0.03), (s * (n["w"] + 0.2), n["y"] + 0.18),
                                 (s * (hw + 0.1), corner_y + 0.05), (s * (hw + 0.05), corner_y + 0.2)], 5)
-            P.fill(_ribbon(fold + (s * 0.03, 0.0), np.linspace(0.09, 0.03, len(fold))), _rgba(_rgb(skin, 0.6), 26))
-            P.fill(_ribbon(fold, np.linspace(0.03, 0.008, len(fold))), _rgba(_rgb(skin, 0.5), 85))
+            P.fill(_ribbon(fold + (s * 0.03, 0.0), _lin(0.09, 0.03, len(fold))), _rgba(_rgb(skin, 0.6), 26))
+            P.fill(_ribbon(fold, _lin(0.03, 0.008, len(fold))), _rgba(_rgb(skin, 0.5), 85))
             dimple = np.array([[s * (hw + 0.035), corner_y - 0.04], [s * (hw + 0.05), corner_y + 0.04]])
             P.fill(_ribbon(dimple, 0.02), _rgba(_rgb(skin, 0.55), 70))
     elif ex["wrinkles"]:
         for s in (-1, 1):
             fold = _open_curve([(s * (n["w"] + 0.06), n["y"]), (s * (n["w"] + 0.16), n["y"] + 0.2),
                                 (s * (hw + 0.06), corner_y + 0.06)], 5)
-            P.fill(_ribbon(fold, np.linspace(0.025, 0.008, len(fold))), _rgba(_rgb(skin, 0.55), 45))
+            P.fill(_ribbon(fold, _lin(0.025, 0.008, len(fold))), _rgba(_rgb(skin, 0.55), 45))
 
     lip = m["rgb"]
     ul, ll = m["ul"], m["ll"]
@@ -794,14 +853,14 @@ def _draw_smile_layer(sc: _Scene, P: _Painter, smiling: bool) -> None:
         ul, ll = ul * 0.75, ll * 0.8
     if smiling and sm["open"]:
         lo = line + sm["open_h"] * (1 - np.abs(t) ** 2.2) ** 0.9
-        opening = np.concatenate([np.stack([x, line], 1), np.stack([x, lo], 1)[::-1]])
+        opening = _band(x, line, lo)
         P.fill(opening, (62, 20, 26))
         P.soft(0.0, lo[12] - 0.02, 0.5 * hw, 0.4 * sm["open_h"], (150, 60, 70), 120, rings=2)  # tongue
         k = np.abs(t) <= 0.82
         tx, tu = x[k], line[k] - 0.004
         tb = np.minimum(tu + sm["teeth"] * (1 - t[k] ** 2) ** 0.3, lo[k] - 0.012)
-        P.fill(np.concatenate([np.stack([tx, tu], 1), np.stack([tx, tb], 1)[::-1]]), (238, 232, 218))
-        P.fill(np.concatenate([np.stack([tx, tu], 1), np.stack([tx, tu + 0.015], 1)[::-1]]), _rgba((120, 90, 80), 90))
+        P.fill(_band(tx, tu, tb), (238, 232, 218))
+        P.fill(_band(tx, tu, tu + 0.015), _rgba((120, 90, 80), 90))
         for tt in (-0.44, -0.16, 0.16, 0.44):
             xx = hw * tt
             yy = float(np.interp(tt, t[k], tu))
@@ -810,13 +869,13 @@ def _draw_smile_layer(sc: _Scene, P: _Painter, smiling: bool) -> None:
         lower_top = lo
     else:
         lower_top = line
-    upper = np.concatenate([np.stack([x, line - ul * env_u], 1), np.stack([x, line], 1)[::-1]])
-    lower = np.concatenate([np.stack([x, lower_top], 1), np.stack([x, lower_top + ll * env_l], 1)[::-1]])
+    upper = _band(x, line - ul * env_u, line)
+    lower = _band(x, lower_top, lower_top + ll * env_l)
     P.fill(upper, _rgb(lip, 0.86))
     P.fill(lower, _rgb(lip))
     P.soft(0.0, lower_top[12] + ll * 0.45, 0.38 * hw, ll * 0.22, (255, 240, 240), 70 if m["lipstick"] else 40, 2)
     if not (smiling and sm["open"]):
-        P.fill(_ribbon(np.stack([x, line], 1), np.concatenate([[0.012], np.full(23, 0.02), [0.012]])),
+        P.fill(_ribbon(_P2(x, line), _LIP_LINE_W),
                _rgba(_rgb(lip, 0.45), 210))
     for s in (-1, 1):
         P.fill(_ellipse(s * hw, line[-1], 0.018, 0.015, 8), _rgba(_rgb(skin, 0.45), 120))
@@ -866,7 +925,7 @@ def _draw_lenses(sc: _Scene, P: _Painter) -> None:
     for s in (-1, 1):
         cx = s * (0.5 + sc.id["eyes"]["dx"] + g["dx"])
         cy = g["dy"]
-        lens = np.stack([cx + s * outline[:, 0], cy + outline[:, 1]], axis=1)
+        lens = _P2(cx + s * outline[:, 0], cy + outline[:, 1])
         # thickness around the rim: browline frames are heavy on top
         if g["style"] == "browline":
             tk = np.where(outline[:, 1] < -0.2 * g["b"], th * 1.6 + 0.02, 0.012)
@@ -876,7 +935,7 @@ def _draw_lenses(sc: _Scene, P: _Painter) -> None:
             tk = np.full(len(outline), th)
         d = outline / np.array([g["a"], g["b"]])
         nrm = d / (np.linalg.norm(d, axis=1, keepdims=True) + 1e-9)
-        rim_out = np.stack([cx + s * (outline[:, 0] + nrm[:, 0] * tk), cy + outline[:, 1] + nrm[:, 1] * tk], axis=1)
+        rim_out = _P2(cx + s * (outline[:, 0] + nrm[:, 0] * tk), cy + outline[:, 1] + nrm[:, 1] * tk)
         # a faint shadow of the frame on the face, away from the light
         P.fill(_ring(rim_out, lens) + (-lx * 0.05, 0.03 - ly * 0.04), _rgba((20, 14, 14), 34))
         P.fill(lens, _rgba(g["tint"], g["tint_alpha"]))
@@ -908,32 +967,49 @@ def _draw_lenses(sc: _Scene, P: _Painter) -> None:
         P.fill(_ribbon(np.array([[-xs, top_y], [0.0, top_y - 0.01], [xs, top_y]]), th), col)
 
 
+def _bald_fringe(f: dict) -> list:
+    out = []
+    for s in (-1, 1):
+        patch = _open_curve([(s * (f["wt"] - 0.06), -0.8), (s * (f["wt"] - 0.03), -0.35),
+                             (s * (f["wc"] - 0.05), 0.05)], 5)
+        out.append(_ribbon(patch, _lin(0.05, 0.1, len(patch))))
+    return out
+
+
 def _draw_front_hair(sc: _Scene, P: _Painter) -> None:
     idn = sc.id
     h, f, skin = idn["hair"], idn["face"], idn["skin"]
     rgb = h["rgb"]
     outer, inner, _ = sc.hair_shapes()
     if outer is None:  # bald: a fringe around the ears and a shiny scalp
-        for s in (-1, 1):
-            patch = _open_curve([(s * (f["wt"] - 0.02), -0.75), (s * (f["wt"] + 0.05), -0.3),
-                                 (s * (f["wc"] + 0.04), 0.02)], 5)
-            P.fill(_ribbon(patch, np.linspace(0.06, 0.14, len(patch))), _rgb(rgb))
+        for patch in _bald_fringe(f):
+            P.fill(patch, _rgb(rgb))
         P.soft(0.12, f["top"] + 0.35, 0.45, 0.22, (255, 255, 255), 40)
         return
+    no, ni = _resample(outer, 48), _resample(inner[::-1], 48)
+    # the hair's soft shadow on the forehead, then the cap
+    P.fill(_ribbon(ni[4:-4] + (0.0, 0.05), 0.1), _rgba(_rgb(skin, 0.45), 60))
     P.fill(np.concatenate([outer, inner]), _rgb(rgb))
     if h["style"] in ("short", "side_part", "receding") and idn["male"]:
         for s in (-1, 1):
             sb = np.array([[s * (f["wt"] - 0.05), -0.1], [s * (f["wc"] - 0.07), 0.18]])
             P.fill(_ribbon(sb, 0.09), _rgba(rgb, 200))
-    # flow lines between the hairline and the outer edge
-    no, ni = _resample(outer, 48), _resample(inner[::-1], 48)
-    dark, light = _rgba(_rgb(rgb, 0.55), 70), _rgba(_rgb(rgb, 1.25, 30), 45)
-    for k, (w, s0, s1) in enumerate(h["strands"]):
-        i0, i1 = int(s0 * 47), int(s1 * 47) + 1
-        if i1 - i0 < 3:
-            continue
-        line = ni[i0:i1] * (1 - w) + no[i0:i1] * w
-        wd = np.sin(np.linspace(0.0, np.pi, len(line))) * 0.024 + 0.004
+    # flow lines from the crown down to the sides (or onto the fringe)
+    dark, light = _rgba(_rgb(rgb, 0.55), 80), _rgba(_rgb(rgb, 1.25, 30), 55)
+    bangs = h["style"] == "bangs"
+    u = _unit_lin(14)
+    for k, (s0, s1, w0, w1) in enumerate(h["strands"]):
+        if bangs and k % 3 == 1:
+            s1, w1 = 0.5 + (s1 - 0.5) * 0.5, 0.03
+        idx = (s0 + (s1 - s0) * u) * 47
+        i0 = idx.astype(int)
+        fr = (idx - i0)[:, None]
+        i1 = np.minimum(i0 + 1, 47)
+        o = no[i0] * (1 - fr) + no[i1] * fr
+        i = ni[i0] * (1 - fr) + ni[i1] * fr
+        w = (w0 + (w1 - w0) * u ** 0.7)[:, None]
+        line = i * (1 - w) + o * w
+        wd = _STRAND_W
         P.fill(_ribbon(line, wd), light if k % 3 == 0 else dark)
     # sheen band on the side towards the light
     c0 = 18 + int(6 * sc.L[0])
@@ -948,6 +1024,8 @@ def _draw_front_hair(sc: _Scene, P: _Painter) -> None:
 
 # =============================================================================================== render
 _NOISE: np.ndarray | None = None
+_LIP_LINE_W = np.concatenate([[0.012], np.full(23, 0.02), [0.012]])
+_STRAND_W = np.sin(np.linspace(0.15, np.pi - 0.15, 14)) * 0.028 + 0.004
 
 
 @lru_cache(maxsize=None)

@@ -145,3 +145,22 @@ def prune(folder, keep_last: int, keep_every: int) -> None:
         if rank < keep_last or (keep_every and it % keep_every == 0):
             continue
         path.unlink(missing_ok=True)
+
+
+def load_model(path, device: str = "auto"):
+    """A trained model ready for ``model.translate(x, direction)``; returns (model, info).
+
+    ``path`` is a checkpoint file or a run folder (its latest.pt). info holds the iteration, epoch and config.
+    """
+    from ..models import MODELS
+    from .config import TrainConfig
+    from .device import pick_device
+
+    state = load_checkpoint(path)
+    cfg = TrainConfig.from_dict(state["config"])
+    with torch.random.fork_rng(devices=[]):  # building the networks must not disturb the caller's RNG
+        model = MODELS[cfg.model](cfg, pick_device(device))
+    for name, net in model.nets.items():
+        net.load_state_dict(state["model_state"]["nets"][name])
+        net.requires_grad_(False)
+    return model, {"iteration": state["iteration"], "epoch": state["epoch"], "config": cfg}

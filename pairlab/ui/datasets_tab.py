@@ -46,7 +46,7 @@ def makeup_figure(makeup: dict, alpha: float, title: str) -> go.Figure:
         split, prov, paired = key.split("|")
         fig.add_bar(x=[split], y=[count], name=f"{prov} ({paired})", marker_color=PROVENANCE_COLORS.get(prov, "#999"),
                     marker_pattern_shape="/" if paired == "paired" else "", hovertemplate=f"{split}: %{{y}} {prov}, {paired}<extra></extra>")
-    fig.update_layout(barmode="stack", title=f"{title}: measured alpha = {alpha:.3f}", height=340,
+    fig.update_layout(barmode="stack", title=dict(text=f"measured alpha = {alpha:.3f}<br><sup>{title}</sup>"), height=380,
                       margin=dict(l=40, r=10, t=50, b=30), legend_title_text="provenance")
     return fig
 
@@ -105,7 +105,8 @@ def build_tab():
                     build_btn = gr.Button("Build composition", variant="primary", elem_id="ds-build")
         status = gr.Markdown("", elem_id="ds-status")
         with gr.Row():
-            gallery = gr.Gallery(label="Pairs: pseudo-sample M(b) | real b, or a | T(a)", columns=3, height=360, elem_id="ds-gallery")
+            gallery = gr.Gallery(label="Pairs: pseudo-sample M(b) | real b, or a | T(a)", columns=3, height=380,
+                                 object_fit="contain", elem_id="ds-gallery")
             chart = gr.Plot(label="Make-up by provenance", elem_id="ds-chart")
         gr.Markdown("### Built compositions")
         table = gr.Dataframe(headers=["name", "task", "recipe", "alpha", "trainA", "trainB", "testA", "source", "seed"],
@@ -116,7 +117,7 @@ def build_tab():
             open_comp_btn = gr.Button("Open", scale=1, elem_id="ds-open-comp")
             delete_btn = gr.Button("Delete", variant="stop", scale=1, elem_id="ds-delete")
         comp_info = gr.Markdown("")
-        comp_gallery = gr.Gallery(label="Composition images (trainA, then trainB)", columns=8, height=240)
+        comp_gallery = gr.Gallery(label="Composition images (trainA, then trainB)", columns=8, height=240, elem_id="ds-comp-gallery")
 
         recipe_inputs = [recipe_kind, task, n, alpha, augmentation, pseudo_alpha, pairs_from, n_test, selection, copies, image_size, seed]
         source_inputs = [kind, sf_count, sf_size, sf_seed, folder]
@@ -168,7 +169,7 @@ def build_tab():
             return (examples, makeup_figure(compose_mod.makeup(m), m["alpha"], path.name), msg, rows,
                     gr.update(choices=names, value=path.name))
 
-        build_btn.click(do_build, source_inputs + recipe_inputs + [name], [gallery, chart, status, table, chosen])
+        build_event = build_btn.click(do_build, source_inputs + recipe_inputs + [name], [gallery, chart, status, table, chosen])
 
         def do_refresh():
             rows, names = composition_table()
@@ -193,6 +194,8 @@ def build_tab():
             return info, imgs, makeup_figure(compose_mod.makeup(m), m["alpha"], comp_name)
 
         open_comp_btn.click(do_open_comp, chosen, [comp_info, comp_gallery, chart])
+        chosen.input(do_open_comp, chosen, [comp_info, comp_gallery, chart])
+        build_event.success(do_open_comp, chosen, [comp_info, comp_gallery, chart])
 
         @friendly
         def do_delete(comp_name):
