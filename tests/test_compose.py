@@ -249,3 +249,34 @@ def test_bad_images_are_skipped_and_counted(tmp_path):
 def test_pseudo_recipe_needs_an_attribute_task(aligned, tmp_path):
     with pytest.raises(UserError, match="choose the eyeglasses or smile task"):
         build(aligned, tmp_path, kind="explicit", task="folders", n=3)
+
+
+def test_unaligned_folder_gets_landmarks_from_mtcnn_and_skips_faceless(synthfaces_root, tmp_path, home):
+    """A folder with no landmark file: MTCNN finds the faces; an image without a face is reported and skipped."""
+    import shutil
+
+    sf = open_source(synthfaces_root)
+    root = tmp_path / "folders"
+    for split, part in (("train", "train"), ("test", "test")):
+        for side, want in (("A", 1), ("B", -1)):
+            (root / f"{split}{side}").mkdir(parents=True)
+            chosen = [s for s in sf.samples if s.partition == part and s.attrs["Eyeglasses"] == want][:12]
+            for s in chosen:
+                shutil.copy(s.ref.path, root / f"{split}{side}" / s.name)
+    Image.new("RGB", (64, 64), (90, 120, 200)).save(root / "trainB" / "000000-blank.jpg")  # no face here
+    src = open_source(root)
+    assert "landmarks" not in src.knows
+    found = {s.name: (pts, reason) for s, pts, reason in src.landmarks_for(src.domain("eyeglasses", "B", "train"))}
+    assert found["trainB/000000-blank.jpg"] == (None, "no face found")
+    assert sum(pts is not None for pts, _ in found.values()) >= 9  # MTCNN finds most SynthFaces faces at 64 px
+    path = compose.compose(src, Recipe(kind="pseudo", task="eyeglasses", n=8, augmentation="pseudo-paired", n_test=2),
+                           name="mtcnn", out_root=tmp_path / "out")
+    m = manifest(path)
+    assert all(reason == "no face found" for _, reason in m["skipped_files"])
+    assert len(m["images"]["trainB"]) == 8
+    skipped_names = {name for name, _ in m["skipped_files"]}
+    assert not skipped_names & {e["source"].split("/")[-1] for e in m["images"]["trainB"]}
+    pseudo = [e for e in m["images"]["trainA"] if e["provenance"] == "pseudo"]
+    assert pseudo and all(e["params"]["eye_distance_px"] > 10 for e in pseudo)
+    # the landmark cache is reused on a second build
+    assert list((home / "cache").glob("landmarks-unaligned-*.json"))

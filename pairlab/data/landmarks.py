@@ -206,14 +206,18 @@ def landmarks_for_paths(
     progress: Callable[[int, int], None] | None = None,
     device=None,
     batch_size: int = BATCH_SIZE,
+    keys: Iterable[str] | None = None,
 ) -> tuple[dict[str, np.ndarray], list[tuple[str, str]]]:
     """Landmarks for image files, keyed by file name, and the skipped files as (name, reason).
 
     Reasons are BadImage's short categories ("corrupt image", ...) or "no face found". With ``cache_file``,
     results (including "no face found") are stored per file name and size, and reused on the next call;
-    unreadable files are not cached, so a fixed file is tried again.
+    unreadable files are not cached, so a fixed file is tried again. ``keys`` names each path instead of its
+    file name (a source passes its sample names, so trainA/x.jpg and trainB/x.jpg stay apart).
     """
     paths = [Path(p) for p in paths]
+    keys = list(keys) if keys is not None else [p.name for p in paths]
+    key_of = dict(zip(paths, keys))
     cache = _read_cache(Path(cache_file)) if cache_file is not None else {}
     found: dict[str, np.ndarray] = {}
     skipped: list[tuple[str, str]] = []
@@ -223,13 +227,13 @@ def landmarks_for_paths(
 
     for p in paths:
         size = _file_size(p)
-        entry = cache.get(p.name)
+        entry = cache.get(key_of[p])
         if entry is not None and entry.get("size") == size and size >= 0:
             if entry.get("skipped"):
-                skipped.append((p.name, entry["skipped"]))
+                skipped.append((key_of[p], entry["skipped"]))
             else:
                 try:
-                    found[p.name] = Detection.from_json(entry["detection"]).landmarks
+                    found[key_of[p]] = Detection.from_json(entry["detection"]).landmarks
                 except (KeyError, TypeError, ValueError):
                     todo.append((p, size))
                     continue
@@ -247,17 +251,17 @@ def landmarks_for_paths(
                 images.append(load_rgb(p))
                 keep.append((p, size))
             except BadImage as exc:
-                skipped.append((p.name, exc.reason))
+                skipped.append((key_of[p], exc.reason))
                 done += 1
         dets = detect_landmarks(images, device=device, batch_size=batch_size) if images else []
         for (p, size), det in zip(keep, dets):
             if det is None:
-                skipped.append((p.name, NO_FACE))
-                cache[p.name] = {"size": size, "skipped": NO_FACE}
+                skipped.append((key_of[p], NO_FACE))
+                cache[key_of[p]] = {"size": size, "skipped": NO_FACE}
             else:
                 record = det.to_json()
-                found[p.name] = Detection.from_json(record).landmarks  # same values as a cached reload
-                cache[p.name] = {"size": size, "detection": record}
+                found[key_of[p]] = Detection.from_json(record).landmarks  # same values as a cached reload
+                cache[key_of[p]] = {"size": size, "detection": record}
             changed = True
             done += 1
         if progress:

@@ -198,7 +198,7 @@ class Source:
 
         return workspace.sub("cache") / f"landmarks-{self.kind}-{self.fingerprint()}.json"
 
-    def landmarks_for(self, samples: list[Sample], progress=None) -> list[tuple[Sample, np.ndarray | None, str]]:
+    def landmarks_for(self, samples: list[Sample]) -> list[tuple[Sample, np.ndarray | None, str]]:
         """Landmarks per sample: from the source's file when known, else MTCNN (cached per source).
 
         Returns (sample, landmarks or None, reason when None)."""
@@ -208,20 +208,14 @@ class Source:
         if missing:
             from .landmarks import landmarks_for_paths
 
-            # Aligned halves are not expected to hold faces; MTCNN runs on whole files.
-            paths = [s.ref.path for s in missing]
-            got, skipped = landmarks_for_paths(paths, cache_file=self.landmarks_cache_file(), progress=progress)
-            reasons = {Path(n).name: r for n, r in skipped}
-            for s in missing:
-                pts = got.get(s.ref.path.name) if isinstance(got, dict) else None
-                if pts is None:
-                    pts = got.get(str(s.ref.path)) if isinstance(got, dict) else None
-                if pts is not None:
-                    found[s.name] = np.asarray(pts, dtype=np.float32)
+            got, skipped = landmarks_for_paths([s.ref.path for s in missing], cache_file=self.landmarks_cache_file(),
+                                               keys=[s.name for s in missing])
+            reasons = dict(skipped)
+            found = {name: np.asarray(pts, dtype=np.float32) for name, pts in got.items()}
         out = []
         for s in samples:
             pts = s.landmarks if s.landmarks is not None else found.get(s.name)
-            out.append((s, pts, "" if pts is not None else reasons.get(s.ref.path.name, "no face found")))
+            out.append((s, pts, "" if pts is not None else reasons.get(s.name, "no face found")))
         return out
 
 

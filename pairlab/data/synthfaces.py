@@ -320,7 +320,7 @@ def sample_identity(rng: np.random.Generator) -> dict:
         "bun_r": _u(rng, 0.30, 0.42),
         # flow lines: (start along the cap 0..1, end, depth at start, depth at end); depth 0 = hairline
         "strands": [[_u(rng, 0.4, 0.6), _u(rng, 0.0, 0.3) if k % 2 else _u(rng, 0.7, 1.0),
-                     _u(rng, 0.55, 0.95), _u(rng, 0.08, 0.9)] for k in range(n_strands)],
+                     _u(rng, 0.55, 0.85), _u(rng, 0.08, 0.85)] for k in range(n_strands)],
     }
 
     # ---- eyes, brows, nose, mouth, ears
@@ -365,7 +365,7 @@ def sample_identity(rng: np.random.Generator) -> dict:
         "neck": _u(rng, 0.52, 0.62) + (0.08 if male else 0.0),
     }
 
-    propensity = 0.72 if rng.random() < 0.48 else 0.08
+    propensity = 0.72 if rng.random() < 0.5 else 0.08
     return {
         "male": male, "young": young, "face": face, "skin": skin, "skin_t": t, "hair": hair, "eyes": eyes,
         "brows": brows, "nose": nose, "mouth": mouth, "ears": ears, "extras": extras,
@@ -567,7 +567,7 @@ class _Scene:
         h, f = self.id["hair"], self.id["face"]
         style = h["style"]
         if style == "bald":
-            self._hair_cache = (None, None, 0.0)
+            self._hair_cache = (None, None, 0.0, None)
             return self._hair_cache
         v = h["volume"]
         if style == "bun":
@@ -585,14 +585,14 @@ class _Scene:
         outer_r += [(wt + 0.85 * v, -0.6), (0.97 * wt + v, -1.15), (0.62 * wt + 0.85 * v, top + 0.2 - 0.92 * v)]
         outer_r = np.array(outer_r)
         outer_ctrl = np.concatenate([outer_r, [[0.0, top - v]], _mirror(outer_r[::-1])])
-        outer = _open_curve(outer_ctrl, 6)
-        if h["wavy"]:
+        outer = smooth = _open_curve(outer_ctrl, 6)
+        if h["wavy"]:  # waves only push outwards, so lines drawn inside the smooth outline stay inside the hair
             c = np.array([0.0, -0.4])
             d = outer - c
             ang = np.arctan2(d[:, 1], d[:, 0])
             amp = h["wave_amp"] * (1.0 + 0.6 * (outer[:, 1] > 0.2))
             outer = outer + d / np.linalg.norm(d, axis=1, keepdims=True) * (
-                amp * np.sin(h["wave_freq"] * ang + h["wave_phase"]))[:, None]
+                amp * (0.5 + 0.5 * np.sin(h["wave_freq"] * ang + h["wave_phase"])))[:, None]
         hl = h["hairline"]
         side_bottom = -0.05
         if style == "bangs":
@@ -633,7 +633,7 @@ class _Scene:
             # the asymmetric sides were written for a part on the right; mirror the whole inner curve
             inner = _mirror(inner[::-1])
         bottom = L if L > 0 else side_bottom
-        self._hair_cache = (outer, inner, bottom)
+        self._hair_cache = (outer, inner, bottom, smooth)
         return self._hair_cache
 
 
@@ -644,7 +644,7 @@ def _draw_base(sc: _Scene, P: _Painter) -> None:
     skin = idn["skin"]
     f, h, ex = idn["face"], idn["hair"], idn["extras"]
     hair_rgb = h["rgb"]
-    outer, inner, hb = sc.hair_shapes()
+    outer, inner, hb, _ = sc.hair_shapes()
 
     # hair behind the head (long styles) and the bun
     if outer is not None and h["length"] > 0:
@@ -666,7 +666,10 @@ def _draw_base(sc: _Scene, P: _Painter) -> None:
     neck = _closed_curve([(-nw, 1.1), (nw, 1.1), (nw * 1.0, 2.0), (nw + 0.2, 2.7), (nw + 0.5, 3.3),
                           (-nw - 0.5, 3.3), (-nw - 0.2, 2.7), (-nw * 1.0, 2.0)], 4)
     P.fill(neck, _rgb(skin, 0.9), sil=True)
-    P.soft(0.0, f["chin"] - 0.05, f["wj"] * 0.85, 0.42, _rgb(skin, 0.45), 110, rings=3)
+    # the chin's shadow on the neck, in bands kept inside the neck
+    xs = _lin(-0.97 * nw, 0.97 * nw, 13)
+    for d in (0.1, 0.2, 0.32):
+        P.fill(_band(xs, f["chin"] - 0.5, f["chin"] + d - 0.22 * (xs / nw) ** 2), _rgba(_rgb(skin, 0.45), 40))
     cl = st["clothes"]
     body_r = [(0.66 + nw * 0.3, 2.42), (1.5, 2.58), (2.3, 2.85), (2.8, 3.3)]
     body = [(-2.9, 3.8), (-2.8, 3.3), (-2.3, 2.85), (-1.5, 2.58), (-(0.66 + nw * 0.3), 2.42)]
@@ -678,10 +681,10 @@ def _draw_base(sc: _Scene, P: _Painter) -> None:
     P.fill(body_pts, _rgb(cl["rgb"]), sil=True)
     if cl["collar"] == "shirt":
         for s in (-1, 1):
-            P.fill([(s * 0.05, 2.68), (s * (0.72 + nw * 0.3), 2.4), (s * 0.7, 2.85)], _rgb((238, 238, 234)))
+            P.fill([(s * 0.05, 2.68), (s * (0.6 + nw * 0.3), 2.46), (s * 0.7, 2.85)], _rgb((238, 238, 234)))
     else:
         band = _open_curve([(-(0.66 + nw * 0.3), 2.42)] + neckline + [(0.66 + nw * 0.3, 2.42)], 6)
-        P.fill(_ribbon(band, 0.06), _rgba(_rgb(cl["rgb"], 0.7), 160))
+        P.fill(_ribbon(band[3:-3], 0.06), _rgba(_rgb(cl["rgb"], 0.7), 160))
 
     # ears
     es = idn["ears"]["s"]
@@ -889,7 +892,7 @@ def _draw_temples(sc: _Scene, P: _Painter) -> None:
         cx = s * (0.5 + sc.id["eyes"]["dx"] + g["dx"])
         cy = g["dy"] - g["b"] * 0.45
         hinge = (cx + s * (g["a"] + g["thick"] * 0.5), cy)
-        ear = (s * (f["wc"] + 0.01), -0.08)
+        ear = (s * (sc.W(-0.08) - 0.01), -0.08)
         pts = np.array([hinge, ((hinge[0] + ear[0]) / 2, (hinge[1] + ear[1]) / 2 - 0.01), ear])
         P.fill(_ribbon(pts, np.array([1.0, 0.9, 0.75]) * max(g["thick"], 0.022)), col)
 
@@ -980,15 +983,15 @@ def _draw_front_hair(sc: _Scene, P: _Painter) -> None:
     idn = sc.id
     h, f, skin = idn["hair"], idn["face"], idn["skin"]
     rgb = h["rgb"]
-    outer, inner, _ = sc.hair_shapes()
+    outer, inner, _, smooth = sc.hair_shapes()
     if outer is None:  # bald: a fringe around the ears and a shiny scalp
         for patch in _bald_fringe(f):
             P.fill(patch, _rgb(rgb))
         P.soft(0.12, f["top"] + 0.35, 0.45, 0.22, (255, 255, 255), 40)
         return
-    no, ni = _resample(outer, 48), _resample(inner[::-1], 48)
+    no, ni = _resample(smooth, 48), _resample(inner[::-1], 48)
     # the hair's soft shadow on the forehead, then the cap
-    P.fill(_ribbon(ni[4:-4] + (0.0, 0.05), 0.1), _rgba(_rgb(skin, 0.45), 60))
+    P.fill(_ribbon(ni[6:-6] + (0.0, 0.05), 0.1), _rgba(_rgb(skin, 0.45), 60))
     P.fill(np.concatenate([outer, inner]), _rgb(rgb))
     if h["style"] in ("short", "side_part", "receding") and idn["male"]:
         for s in (-1, 1):
@@ -1007,14 +1010,14 @@ def _draw_front_hair(sc: _Scene, P: _Painter) -> None:
         i1 = np.minimum(i0 + 1, 47)
         o = no[i0] * (1 - fr) + no[i1] * fr
         i = ni[i0] * (1 - fr) + ni[i1] * fr
-        w = (w0 + (w1 - w0) * u ** 0.7)[:, None]
+        w = np.minimum(w0 + (w1 - w0) * u ** 0.7, 0.75)[:, None]
         line = i * (1 - w) + o * w
         wd = _STRAND_W
         P.fill(_ribbon(line, wd), light if k % 3 == 0 else dark)
     # sheen band on the side towards the light
     c0 = 18 + int(6 * sc.L[0])
-    band = np.concatenate([ni[c0:c0 + 12] * 0.45 + no[c0:c0 + 12] * 0.55,
-                           (ni[c0:c0 + 12] * 0.2 + no[c0:c0 + 12] * 0.8)[::-1]])
+    band = np.concatenate([ni[c0:c0 + 12] * 0.5 + no[c0:c0 + 12] * 0.5,
+                           (ni[c0:c0 + 12] * 0.28 + no[c0:c0 + 12] * 0.72)[::-1]])
     P.fill(band, _rgba(_rgb(rgb, 1.3, 40), 50))
     if h["style"] in ("long", "bob") or (not idn["male"] and h["style"] == "side_part"):
         px = 0.0 if h["style"] != "side_part" else 0.4 * h["part"]
