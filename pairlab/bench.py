@@ -11,6 +11,9 @@ import time
 
 
 def _pin_one_core() -> str:
+    """Pin to one CPU with one BLAS / torch thread; call before numpy and torch are imported."""
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[var] = "1"
     try:
         cpu = sorted(os.sched_getaffinity(0))[0]
         os.sched_setaffinity(0, {cpu})
@@ -27,11 +30,12 @@ def _pin_one_core() -> str:
 
 
 def bench_data(size: int = 128, n: int = 300) -> dict:
+    core = _pin_one_core()
     from .data import synthesizers, synthfaces
 
-    out = {"size": size, "core": _pin_one_core()}
+    out = {"size": size, "core": core}
     out["synthfaces"] = synthfaces.bench(size=size, n=n)
-    out["synthesizers"] = synthesizers.bench(size=size, n=max(n, 500))
+    out["synthesizers_images_per_s"] = synthesizers.bench(size=size, n=max(n, 500))
     with tempfile.TemporaryDirectory() as tmp:
         t0 = time.perf_counter()
         count = max(200, n)
@@ -47,6 +51,8 @@ def _print_tree(data, indent: str = "") -> None:
         if isinstance(value, dict):
             print(f"{indent}{key}:")
             _print_tree(value, indent + "  ")
+        elif isinstance(value, float):
+            print(f"{indent}{key}: {value:.4g}")
         else:
             print(f"{indent}{key}: {value}")
 

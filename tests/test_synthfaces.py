@@ -240,12 +240,14 @@ def test_landmarks_lie_on_the_drawn_features():
                 assert patch[:, 2].mean() > patch[:, 0].mean() + 10 or _lum(patch).mean() < 60
                 sclera = max(_lum(f[y, x + k]) for k in (-5, -4, 4, 5))
                 assert _lum(patch).mean() < sclera - 40
+            green = f[..., 1] - np.maximum(f[..., 0], f[..., 2])
             for k, sgn in ((3, 1), (4, -1)):  # mouth corners: the lips end there
                 cx, cy = lm[k]
-                ins = f[int(round(cy)) - 1:int(round(cy)) + 2, int(round(cx + sgn * 0.12 * D))]
-                assert (ins[:, 1] - np.maximum(ins[:, 0], ins[:, 2])).max() > 25, "lip colour just inside the corner"
-                out = f[int(round(cy)) - 1:int(round(cy)) + 2, int(round(cx - sgn * 0.15 * D))]
-                assert (out[:, 1] - np.maximum(out[:, 0], out[:, 2])).max() < 10, "no lips outside the corner"
+                y = int(round(cy))
+                xs = sorted(int(round(cx + sgn * t * D)) for t in (0.06, 0.2))
+                assert green[y - 2:y + 4, xs[0]:xs[1] + 1].max() > 25, "lip colour just inside the corner"
+                xs = sorted(int(round(cx - sgn * t * D)) for t in (0.12, 0.25))
+                assert green[y - 1:y + 2, xs[0]:xs[1] + 1].max() < 10, "no lips outside the corner"
             nx, ny = lm[2]  # nose tip: between the eyes, above the mouth, with the nostrils just below
             assert lm[0, 0] < nx < lm[1, 0] and lm[0, 1] < ny < lm[3:, 1].min()
             x, y = int(round(nx)), int(round(ny))

@@ -18,7 +18,7 @@ from PIL import Image
 
 from pairlab.errors import UserError
 from pairlab.train import PRESETS, TrainConfig, load_preset, read_status, save_preset, train, train_command
-from pairlab.train.checkpoint import load_checkpoint
+from pairlab.train.checkpoint import load_checkpoint, load_model
 from pairlab.train.data import TrainData
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -258,6 +258,11 @@ def test_init_from_copies_compatible_networks(comp, tmp_path):
     assert "initialised G_A, G_B, D_A, D_B from" in (target / "log.txt").read_text()
     with pytest.raises(UserError, match="no networks compatible"):
         train(comp, tmp_path / "p2p", tiny(model="pix2pix", init_from=str(source)))
+    # The same checkpoint serves inference.
+    model, info = load_model(source, device="cpu")
+    assert info["iteration"] == 3 and info["config"].model == "cyclegan"
+    x = torch.zeros(1, 3, 32, 32)
+    assert model.translate(x, "AtoB").shape == x.shape and model.translate(x, "BtoA").shape == x.shape
 
 
 # ----- config, presets, command --------------------------------------------------------------------------
@@ -282,6 +287,10 @@ def test_config_overrides_and_json_round_trip(tmp_path):
         == (1.0, 10.0, 10.0, 150.0)
     p2p = TrainConfig(model="pix2pix").resolved()
     assert (p2p.lambda_l1, p2p.pool_size) == (100.0, 0)
+    # Switching the model of a resolved config brings back the new kind's defaults, unless given explicitly.
+    switched = TrainConfig().resolved().with_overrides({"model": "pix2pix"}).resolved()
+    assert (switched.lambda_l1, switched.pool_size) == (100.0, 0)
+    assert TrainConfig().resolved().with_overrides(["model=hybrid", "lambda_l1=50"]).resolved().lambda_l1 == 50.0
 
 
 def test_presets(tmp_path):

@@ -394,7 +394,7 @@ def sample_state(identity: dict, rng: np.random.Generator) -> dict:
         "glasses": frames,
         "smiling": bool(rng.random() < 0.5),
         "smile": {"open": bool(rng.random() < 0.5), "stretch": _u(rng, 1.08, 1.2), "raise": _u(rng, 0.07, 0.14),
-                  "open_h": _u(rng, 0.07, 0.14), "teeth": _u(rng, 0.045, 0.07)},
+                  "open_h": _u(rng, 0.09, 0.16), "teeth": _u(rng, 0.05, 0.08)},
         "grain": int(rng.integers(2**31 - 1)), "grain_amount": _u(rng, 1.0, 3.0),
     }
 
@@ -553,7 +553,7 @@ class _Scene:
         return t, hw * t, line
 
     def landmarks(self, smiling: bool) -> np.ndarray:
-        t, x, line = self.mouth_geometry(smiling)
+        _, x, line = self.mouth_geometry(smiling)
         lx, ly = self.eye_centre(-1)
         rx, ry = self.eye_centre(1)
         pts = [(lx, ly), (rx, ry), (0.0, self.id["nose"]["y"]), (x[0], line[0]), (x[-1], line[-1])]
@@ -561,7 +561,11 @@ class _Scene:
 
     # ----------------------------------------------------------------------------- hair geometry
     def hair_shapes(self):
-        """(outer curve, inner curve, bottom y) of the hair cap, or None for bald; cached."""
+        """(outer, inner, bottom y, smooth outer) of the hair cap; outer is None for bald. Cached.
+
+        outer runs from the right bottom over the crown to the left bottom, inner (the hairline and the inner
+        edge of the side locks) from the left bottom to the right bottom, so outer + inner is the cap polygon.
+        """
         if self._hair_cache is not None:
             return self._hair_cache
         h, f = self.id["hair"], self.id["face"]
@@ -608,9 +612,6 @@ class _Scene:
         elif style == "side_part":
             mid = [(-0.72, -0.66), (-0.25, -0.86), (0.2, -1.0), (0.45, -1.08), (0.75 * wt, -1.0)]
             inner_l = [(-(wt - 0.03), -0.42), (-0.92 * wt, -0.55)]
-            if h["part"] < 0:
-                mid = [(-x, y) for x, y in mid[::-1]]
-                inner_l = [(-(wt - 0.03), -0.6), (-0.8 * wt, -0.95)]
         else:
             mid = [(-0.75 * wt, hl + 0.14), (-0.35, hl + 0.03), (0.0, hl), (0.35, hl + 0.03), (0.75 * wt, hl + 0.14)]
             if style in ("long", "bob", "bangs") or (not self.id["male"] and style == "side_part"):
@@ -630,7 +631,7 @@ class _Scene:
         inner_ctrl = np.array(left + mid + [(-x, y) for x, y in left[::-1]])
         inner = _open_curve(inner_ctrl, 5)
         if style == "side_part" and h["part"] < 0:
-            # the asymmetric sides were written for a part on the right; mirror the whole inner curve
+            # the swoop is written for a part on the right; mirror the whole hairline for a part on the left
             inner = _mirror(inner[::-1])
         bottom = L if L > 0 else side_bottom
         self._hair_cache = (outer, inner, bottom, smooth)
@@ -644,7 +645,7 @@ def _draw_base(sc: _Scene, P: _Painter) -> None:
     skin = idn["skin"]
     f, h, ex = idn["face"], idn["hair"], idn["extras"]
     hair_rgb = h["rgb"]
-    outer, inner, hb, _ = sc.hair_shapes()
+    outer, inner, _, _ = sc.hair_shapes()
 
     # hair behind the head (long styles) and the bun
     if outer is not None and h["length"] > 0:
@@ -669,7 +670,7 @@ def _draw_base(sc: _Scene, P: _Painter) -> None:
     # the chin's shadow on the neck, in bands kept inside the neck
     xs = _lin(-0.97 * nw, 0.97 * nw, 13)
     for d in (0.1, 0.2, 0.32):
-        P.fill(_band(xs, f["chin"] - 0.5, f["chin"] + d - 0.22 * (xs / nw) ** 2), _rgba(_rgb(skin, 0.45), 40))
+        P.fill(_band(xs, f["chin"] - 0.5, f["chin"] + d - 0.22 * (xs / nw) ** 2), _rgba(_rgb(skin, 0.45), 30))
     cl = st["clothes"]
     body_r = [(0.66 + nw * 0.3, 2.42), (1.5, 2.58), (2.3, 2.85), (2.8, 3.3)]
     body = [(-2.9, 3.8), (-2.8, 3.3), (-2.3, 2.85), (-1.5, 2.58), (-(0.66 + nw * 0.3), 2.42)]
@@ -730,7 +731,6 @@ def _draw_base(sc: _Scene, P: _Painter) -> None:
         P.soft(0.0, 0.5 * (idn["nose"]["y"] + idn["mouth"]["y"]) + 0.03, 0.42, 0.1, col, 40, rings=2)
 
     # eyes
-    e = idn["eyes"]
     for s in (-1, 1):
         _draw_eye(sc, P, s)
 
@@ -816,7 +816,7 @@ def _draw_eye(sc: _Scene, P: _Painter, s: int) -> None:
     P.fill(_ribbon(lash, wl), (28, 20, 20))
     P.fill(_ribbon(to(x[2:-1], lo[2:-1]), 0.014), _rgba(_rgb(skin, 0.45), 110))
     # catchlight (off the pupil centre, towards the light)
-    lx, ly = sc.L[0], sc.L[1]
+    lx = sc.L[0]
     P.fill(_ellipse(cx + 0.45 * e["iris_r"] * (lx * 0.7 - 0.4 * s), cy - 0.45 * e["iris_r"],
                     e["iris_r"] * 0.2, e["iris_r"] * 0.2, 10), (250, 250, 250))
 
@@ -853,7 +853,7 @@ def _draw_smile_layer(sc: _Scene, P: _Painter, smiling: bool) -> None:
     env_l = (1 - t * t) ** 0.5
     P.soft(0.0, line[12] + ll + 0.07, 0.45 * hw, 0.05, _rgb(skin, 0.55), 50, rings=2)  # under-lip shadow
     if smiling:
-        ul, ll = ul * 0.75, ll * 0.8
+        ul, ll = (ul * 0.75, ll * 0.8) if sm["open"] else (ul * 0.85, ll * 0.9)
     if smiling and sm["open"]:
         lo = line + sm["open_h"] * (1 - np.abs(t) ** 2.2) ** 0.9
         opening = _band(x, line, lo)
@@ -886,7 +886,6 @@ def _draw_smile_layer(sc: _Scene, P: _Painter, smiling: bool) -> None:
 
 def _draw_temples(sc: _Scene, P: _Painter) -> None:
     g = sc.st["glasses"]
-    f = sc.id["face"]
     col = _rgb(g["colour"])
     for s in (-1, 1):
         cx = s * (0.5 + sc.id["eyes"]["dx"] + g["dx"])
@@ -1268,7 +1267,10 @@ def _summary(count, size, seed, identities, attr_rows, part_rows) -> dict:
 
 # =============================================================================================== bench
 def bench(size: int = 128, n: int = 300, repeats: int = 3) -> dict:
-    """Render throughput of this process (images/s, median of ``repeats``): render only, and render + JPEG."""
+    """Render throughput of this process (images/s, median of ``repeats``): render only, and render + JPEG.
+
+    Single-threaded numpy/PIL code; pin the process to one core (``taskset -c 0``) for a one-core figure.
+    """
     size = _check_size(size)
     n = max(1, int(n))
     rng = np.random.default_rng(1234)
@@ -1277,18 +1279,21 @@ def bench(size: int = 128, n: int = 300, repeats: int = 3) -> dict:
         idn = sample_identity(rng)
         jobs.extend((idn, sample_state(idn, rng)) for _ in range(4))
     jobs = jobs[:n]
-    render_only, with_jpeg = [], []
+    render_only, with_jpeg, cpu_render = [], [], []
     for _ in range(max(1, repeats)):
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.process_time()
         for idn, st in jobs:
             render_face(idn, st, size)
-        render_only.append(n / (time.perf_counter() - t))
+        render_only.append(n / max(time.perf_counter() - t, 1e-9))
+        cpu_render.append(n / max(time.process_time() - c, 1e-9))
         t = time.perf_counter()
         for idn, st in jobs:
             _encode_jpeg(render_face(idn, st, size)[0])
-        with_jpeg.append(n / (time.perf_counter() - t))
+        with_jpeg.append(n / max(time.perf_counter() - t, 1e-9))
     return {
         "size": size, "n": n, "repeats": max(1, repeats),
         "render_per_s": round(statistics.median(render_only), 1),
         "render_jpeg_per_s": round(statistics.median(with_jpeg), 1),
+        # the same render loop timed by this process's CPU time: less sensitive to other load on the machine
+        "render_per_cpu_s": round(statistics.median(cpu_render), 1),
     }

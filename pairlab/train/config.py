@@ -16,6 +16,8 @@ from pathlib import Path
 from ..errors import UserError
 
 MODEL_NAMES = ("cyclegan", "pix2pix", "hybrid")
+# Fields whose default depends on the model kind; they return to None (the kind's default) when the model changes.
+MODEL_DEPENDENT = ("lambda_identity", "lambda_l1", "pool_size")
 RELATIVISTIC = ("none", "rsgan", "ralsgan")
 
 
@@ -78,7 +80,7 @@ class TrainConfig:
             need(self.image_size >= 32 and self.image_size & (self.image_size - 1) == 0,
                  f"pix2pix needs a power-of-two image_size of at least 32 (U-Net), got {self.image_size}.")
         need(self.load_size == 0 or self.load_size >= self.image_size,
-             f"load_size must be 0 or at least image_size ({self.image_size}), got {self.load_size}.")
+             f"load_size ({self.load_size}) must be 0 or at least image_size ({self.image_size}); set load_size too.")
         for name in ("ngf", "ndf", "batch_size", "save_every", "sample_every", "log_every"):
             need(getattr(self, name) >= 1, f"{name} must be at least 1, got {getattr(self, name)}.")
         for name in ("n_blocks", "n_epochs", "n_epochs_decay", "max_iters", "balance_copies", "threads",
@@ -157,6 +159,9 @@ class TrainConfig:
                 hint = f" (did you mean {', '.join(close[:3])}?)" if close else ""
                 raise UserError(f"Unknown training setting {key!r}{hint}.")
             changes[key] = _convert(key, value, hints[key])
+        if changes.get("model", self.model) != self.model:
+            for name in MODEL_DEPENDENT:  # e.g. a cyclegan's lambda_l1 = 0 must not carry over to pix2pix
+                changes.setdefault(name, None)
         return dataclasses.replace(self, **changes)
 
 

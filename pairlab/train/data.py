@@ -107,9 +107,9 @@ class TrainData:
         self.load = cfg.load_size or cfg.image_size
         a_pairs = self.comp.pairs["trainA"]
         self.n_b = len(self.comp.files["trainB"])
-        self.b_index = {name: i for i, name in enumerate(self.comp.files["trainB"])}
         paired = [i for i, p in enumerate(a_pairs) if p is not None]
         unpaired = [i for i, p in enumerate(a_pairs) if p is None]
+        self.copies = 1
         if data_mode == "aligned":
             if not paired:
                 raise UserError(f"pix2pix needs explicit pairs, but composition {self.comp.root.name} has none.")

@@ -182,7 +182,6 @@ def train(composition_dir, run_dir, config: TrainConfig | None = None,
         (run / sub).mkdir(exist_ok=True)
     log = RunLog(run, echo)
     previous_torch = None
-    status = {}
     try:
         cfg = _settle_config(run, config, resume)
         if not (run / "config.json").exists():
@@ -237,7 +236,7 @@ def train(composition_dir, run_dir, config: TrainConfig | None = None,
         status = write_status(run, state="running", progress=it / total, iteration=it, total=total, epoch=epoch,
                               eta_s=None, its_per_s=None, error="", message=note, device=describe(device))
 
-        def save(final: bool = False) -> None:
+        def save() -> None:
             blob = {
                 "format": ckpt.FORMAT, "model": cfg.model, "config": cfg.to_dict(), "iteration": it,
                 "epoch": epoch, "index": index, "total": total, "accum": accum,
@@ -279,7 +278,7 @@ def train(composition_dir, run_dir, config: TrainConfig | None = None,
                     fh.write(json.dumps(line) + "\n")
                 accum = {"sums": {}, "count": 0}
                 interval_start, interval_it0 = now, it
-                if not all(np.isfinite(v) for v in losses.values()):
+                if not all(np.isfinite(v) for v in line.values()):
                     raise UserError(f"Training diverged at iteration {it} (a loss is not finite); try a lower lr.")
                 status = write_status(run, progress=it / total, iteration=it, epoch=epoch, its_per_s=speed,
                                       eta_s=(total - it) / max(session_speed, 1e-9))
