@@ -280,3 +280,33 @@ def test_unaligned_folder_gets_landmarks_from_mtcnn_and_skips_faceless(synthface
     assert pseudo and all(e["params"]["eye_distance_px"] > 10 for e in pseudo)
     # the landmark cache is reused on a second build
     assert list((home / "cache").glob("landmarks-unaligned-*.json"))
+
+
+@pytest.mark.parametrize("alpha", [0.0, 0.5, 1.0])
+def test_synthfaces_alpha_paired_uses_true_counterparts(synthfaces_root, tmp_path, alpha):
+    """On SynthFaces a pair is (image, the same identity and pose with the attribute toggled)."""
+    src = open_source(synthfaces_root)
+    assert src.kind == "synthfaces" and "pairs" in src.knows
+    path = build(src, tmp_path, kind="alpha-paired", task="eyeglasses", n=40, alpha=alpha, n_test=6)
+    m = manifest(path)
+    A, B = m["images"]["trainA"], m["images"]["trainB"]
+    assert len(A) == len(B) == 40 and sum(1 for e in A if e["pair"]) == round(alpha * 40)
+    attrs = {s.name: s.attrs for s in src.samples}
+    b_by_file = {e["file"]: e for e in B}
+    for e in A:
+        # each A image wears glasses: a real one with glasses, or the truth render of a real one without
+        if e["provenance"] == "real":
+            assert attrs[e["source"]]["Eyeglasses"] == 1
+        else:
+            assert e["provenance"] == "truth" and e["source"].endswith("_Eyeglasses.jpg")
+        if e["pair"]:
+            b = b_by_file[e["pair"]]
+            assert b["identity"] == e["identity"]
+            img_a = np.asarray(Image.open(path / "trainA" / e["file"]), dtype=float)
+            img_b = np.asarray(Image.open(path / "trainB" / b["file"]), dtype=float)
+            # same face, glasses toggled: the lower half (mouth, chin) is all but identical
+            assert np.abs(img_a[40:] - img_b[40:]).mean() < 3.0
+    # test images know their ground truth
+    assert m["has_truth"]
+    for e in m["images"]["testA"]:
+        assert (path / e["truth"]).exists()
