@@ -38,9 +38,27 @@ def synthfaces_source(count: int = DEFAULT_SYNTHFACES["count"], size: int = DEFA
     return open_source(folder, "celeba")
 
 
+_SOURCE_CACHE: dict = {}
+
+
 def open_user_source(path: str, layout: str | None = None) -> Source:
-    """Open a folder a user typed, refusing paths outside the allowed roots."""
-    return open_source(workspace.check_allowed(path), None if layout in (None, "", "auto") else layout)
+    """Open a folder a user typed, refusing paths outside the allowed roots.
+
+    Opened sources are kept while their folder and list files are unchanged (real CelebA takes seconds to parse)."""
+    root = workspace.check_allowed(path)
+    layout = None if layout in (None, "", "auto") else layout
+    try:
+        stamp = tuple((p.name, p.stat().st_mtime_ns) for p in sorted(root.iterdir()) if p.suffix in (".txt", ".json") or p.is_dir())
+    except OSError:
+        stamp = None
+    key = (str(root), layout)
+    cached = _SOURCE_CACHE.get(key)
+    if cached and stamp is not None and cached[0] == stamp:
+        return cached[1]
+    source = open_source(root, layout)
+    _SOURCE_CACHE.clear()  # keep one: a real CelebA source holds ~400 MB
+    _SOURCE_CACHE[key] = (stamp, source)
+    return source
 
 
 def build_composition(source: Source, recipe: Recipe, name: str | None = None, progress=None) -> Path:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -51,6 +52,26 @@ class ImageRef:
         return img.crop(box)
 
 
+class AttrRow(Mapping):
+    """One image's ±1 attributes as a read-only mapping over a shared name index.
+
+    Real CelebA has 202,599 rows of 40 attributes; a dict per row would cost hundreds of MB."""
+
+    __slots__ = ("_index", "_values")
+
+    def __init__(self, index: dict[str, int], values: np.ndarray):
+        self._index, self._values = index, values
+
+    def __getitem__(self, name: str) -> int:
+        return int(self._values[self._index[name]])
+
+    def __iter__(self):
+        return iter(self._index)
+
+    def __len__(self) -> int:
+        return len(self._index)
+
+
 @dataclass
 class Sample:
     """One real image of a source and what the source knows about it."""
@@ -58,7 +79,7 @@ class Sample:
     name: str  # unique within the source, e.g. "000001.jpg" or "trainA/x.png"
     ref: ImageRef
     partition: str  # train | val | test
-    attrs: dict[str, int] | None = None
+    attrs: Mapping[str, int] | None = None
     landmarks: np.ndarray | None = None
     identity: int | None = None
     domain: str | None = None  # "A" / "B" where the layout says so
@@ -265,6 +286,7 @@ def read_celeba(root: Path) -> Source:
         knows.append("pairs")
 
     names = sorted(attrs) if attrs else sorted(on_disk)
+    attr_index = {a: i for i, a in enumerate(attr_names)}
     samples = []
     for name in names:
         if name not in on_disk:
@@ -277,7 +299,7 @@ def read_celeba(root: Path) -> Source:
                 name=name,
                 ref=ImageRef(img_dir / name),
                 partition=CELEBA_PARTITION.get(part, "train") if part is not None else _hash_partition(name),
-                attrs=dict(zip(attr_names, (int(v) for v in a))) if a is not None else None,
+                attrs=AttrRow(attr_index, a) if a is not None else None,
                 landmarks=landmarks.get(name),
                 identity=identity.get(name),
                 truth={k: ImageRef(root / v) for k, v in truth[name].items()} if name in truth else None,

@@ -1,0 +1,707 @@
+"""The background job queue: training runs in their own processes, on GPU or CPU slots, surviving app restarts.
+
+State lives on disk only, one folder per run under ``$PAIRLAB_HOME/runs/<id>/``:
+
+    job.json      what to train (composition, model, preset, overrides, seed, the resolved config), when it was
+                  queued and on which device it last ran; written by the queue, read by the worker
+    proc.json     the process running it (pid, its start time from /proc, slot, stop request); present only
+                  while the queue believes a process is alive
+    status.json   queued / running / done / failed / stopped, progress, ETA, one-sentence error (the training
+                  loop writes it while it runs; the queue writes it before a start and after a process ended)
+    ...           config.json, metrics.jsonl, samples/, checkpoints/, log.txt from the training loop
+
+One OS process per run, ``python -m pairlab.train.worker RUN_DIR``, in its own session (so stopping it ends the
+whole process tree). ``Queue.tick()`` is the scheduler: it notices processes that ended, escalates stops that
+took too long, and starts queued runs when a slot is free. It is idempotent and cheap, so the app calls it from a
+background thread and from the Training tab's timer, and the CLI after every operation. Every mutation holds an
+exclusive lock on ``runs/.queue.lock`` (fcntl), so the app, several browser tabs and the CLI can act at once.
+
+Slots: each GPU hosts ``PAIRLAB_GPU_SLOTS`` concurrent runs (default 2, pinned with CUDA_VISIBLE_DEVICES); the CPU
+hosts ``PAIRLAB_CPU_SLOTS`` (default 1). A run goes where its config's device points (``auto``: the device
+``pick_device("auto")`` picks here).
+"""
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .. import workspace
+from ..errors import UserError
+
+DIED = "The run's process ended unexpectedly; resume continues from the last checkpoint."
+FINAL = ("done", "failed", "stopped")
+REPO_ROOT = Path(__file__).resolve().parents[2]
+_HAS_PROC = Path("/proc/self/stat").exists()
+
+
+# ----- processes ------------------------------------------------------------------------------------------
+def proc_start_time(pid: int) -> int | None:
+    """The process's start time in clock ticks since boot (field 22 of /proc/<pid>/stat), None if it is gone.
+
+    Together with the pid it names one process: a pid the kernel recycled has another start time.
+    """
+    if not _HAS_PROC:  # no /proc (macOS): the pid alone has to do
+        try:
+            os.kill(int(pid), 0)
+            return 0
+        except (ProcessLookupError, ValueError):
+            return None
+        except PermissionError:
+            return 0
+    try:
+        text = Path(f"/proc/{int(pid)}/stat").read_text()
+    except (OSError, ValueError):
+        return None
+    rest = text[text.rfind(")") + 2:].split()  # fields after the command name (which may contain spaces)
+    try:
+        if rest[0] in ("Z", "X"):  # a zombie has ended: it only waits to be reaped
+            return None
+        return int(rest[19])
+    except (IndexError, ValueError):
+        return None
+
+
+def _reap(pid: int) -> None:
+    """Collect an ended child so it does not stay a zombie (a no-op for processes that are not our children)."""
+    try:
+        os.waitpid(pid, os.WNOHANG)
+    except (ChildProcessError, OSError):
+        pass
+
+
+def _signal_group(pid: int, sig: int) -> None:
+    try:
+        os.killpg(pid, sig)
+    except (ProcessLookupError, PermissionError):
+        try:
+            os.kill(pid, sig)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+
+def _read_json(path: Path) -> dict | None:
+    try:
+        data = json.loads(path.read_text())
+        return data if isinstance(data, dict) else None
+    except (OSError, ValueError):
+        return None
+
+
+def _env_int(name: str, default: int) -> int:
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise UserError(f"{name} must be a whole number, got {raw!r}.")
+    if value < 0:
+        raise UserError(f"{name} must not be negative, got {value}.")
+    return value
+
+
+# ----- slots ----------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Slot:
+    id: str            # e.g. "cpu/0", "cuda:1/0"
+    kind: str          # cpu | cuda | mps
+    device: str        # cpu, cuda:N, mps: where a run in this slot trains (physical GPU index)
+    env: dict = field(default_factory=dict, hash=False, compare=False)
+
+
+def detect_slots(cpu_slots: int | None = None, gpu_slots: int | None = None) -> list[Slot]:
+    """GPU slots (gpu_slots per CUDA device, or on MPS), then CPU slots."""
+    import torch
+
+    cpu_slots = _env_int("PAIRLAB_CPU_SLOTS", 1) if cpu_slots is None else int(cpu_slots)
+    gpu_slots = _env_int("PAIRLAB_GPU_SLOTS", 2) if gpu_slots is None else int(gpu_slots)
+    slots = []
+    n_gpu = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    for g in range(n_gpu):
+        slots += [Slot(f"cuda:{g}/{k}", "cuda", f"cuda:{g}", {"CUDA_VISIBLE_DEVICES": str(g)}) for k in range(gpu_slots)]
+    if not n_gpu and getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        slots += [Slot(f"mps/{k}", "mps", "mps") for k in range(gpu_slots)]
+    # A CPU slot hides the GPUs, so that device=auto trains on the CPU there.
+    slots += [Slot(f"cpu/{k}", "cpu", "cpu", {"CUDA_VISIBLE_DEVICES": ""}) for k in range(cpu_slots)]
+    cpus = os.cpu_count() or 1
+    per_kind = {}
+    for s in slots:
+        per_kind[s.kind] = per_kind.get(s.kind, 0) + 1
+    # Concurrent runs of one kind share the cores instead of oversubscribing them.
+    return [Slot(s.id, s.kind, s.device, dict(s.env, PAIRLAB_WORKER_THREADS=str(max(1, cpus // per_kind[s.kind]))))
+            for s in slots]
+
+
+def default_kind(slots: list[Slot]) -> str:
+    """The kind of slot ``device=auto`` uses: the one ``pick_device('auto')`` would pick, if it has slots."""
+    from .device import pick_device
+
+    kind = pick_device("auto").type
+    kinds = {s.kind for s in slots}
+    return kind if kind in kinds else ("cpu" if "cpu" in kinds else kind)
+
+
+# ----- overrides ------------------------------------------------------------------------------------------
+def parse_overrides(text) -> list[str]:
+    """``"lr=1e-4, max_iters=300"`` (commas or new lines between pairs) -> ["lr=1e-4", "max_iters=300"].
+
+    Lists and dicts pass through as "key=value" strings. A piece without '=' is a one-sentence UserError.
+    """
+    if text is None:
+        return []
+    if isinstance(text, dict):
+        return [f"{k}={v}" for k, v in text.items()]
+    if isinstance(text, (list, tuple)):
+        items = [str(t) for t in text]
+    else:
+        # Split at commas / new lines followed by "key=" so that values may contain commas.
+        items = re.split(r"[,;\n]\s*(?=[A-Za-z_][A-Za-z0-9_]*\s*=)", str(text))
+    out = []
+    for item in items:
+        item = item.strip().strip(",;").strip()
+        if not item:
+            continue
+        if "=" not in item:
+            raise UserError(f"Overrides are written key=value, separated by commas; got {item!r}.")
+        key, value = item.split("=", 1)
+        out.append(f"{key.strip()}={value.strip()}")
+    return out
+
+
+def parse_seeds(text) -> list[int]:
+    """``"0,1,2"`` or ``"0-4"`` or ``[0, 1]`` -> a list of distinct seeds in the given order."""
+    if text is None or (isinstance(text, str) and not text.strip()):
+        return [0]
+    if isinstance(text, int):
+        return [text]
+    if isinstance(text, (list, tuple)):
+        parts = [str(t) for t in text]
+    else:
+        parts = [p for p in re.split(r"[,\s]+", str(text).strip()) if p]
+    seeds = []
+    for part in parts:
+        m = re.fullmatch(r"(\d+)\s*-\s*(\d+)", part)
+        try:
+            values = list(range(int(m[1]), int(m[2]) + 1)) if m else [int(part)]
+        except ValueError:
+            raise UserError(f"Seeds are whole numbers separated by commas (e.g. 0,1,2 or 0-4); got {part!r}.")
+        for v in values:
+            if v < 0:
+                raise UserError(f"Seeds must not be negative, got {v}.")
+            if v not in seeds:
+                seeds.append(v)
+    if len(seeds) > 1000:
+        raise UserError(f"That is {len(seeds)} seeds; queue at most 1000 at once.")
+    return seeds
+
+
+def format_eta(seconds) -> str:
+    if seconds is None:
+        return ""
+    seconds = int(max(0, seconds))
+    if seconds >= 3600:
+        return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
+    return f"{seconds // 60}m{seconds % 60:02d}s"
+
+
+# ----- the queue ------------------------------------------------------------------------------------------
+class Queue:
+    """The persistent run queue of one workspace (``runs/`` by default). Cheap to create; state is on disk."""
+
+    def __init__(self, root=None, cpu_slots: int | None = None, gpu_slots: int | None = None,
+                 grace_s: float | None = None, python: str | None = None):
+        self.root = Path(root) if root is not None else workspace.sub("runs")
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.slots = detect_slots(cpu_slots, gpu_slots)
+        self.grace_s = float(os.environ.get("PAIRLAB_STOP_GRACE", "60")) if grace_s is None else float(grace_s)
+        self.python = python or sys.executable
+        self._children: dict[int, subprocess.Popen] = {}
+        self._thread_lock = threading.RLock()
+        self._depth = 0
+        self._scheduler: threading.Thread | None = None
+        self._scheduler_stop = threading.Event()
+
+    # ----- locking --------------------------------------------------------------------------------------
+    @contextlib.contextmanager
+    def _locked(self):
+        """Exclusive across threads and processes (re-entrant within one thread)."""
+        with self._thread_lock:
+            if self._depth:
+                self._depth += 1
+                try:
+                    yield
+                finally:
+                    self._depth -= 1
+                return
+            fd = os.open(self.root / ".queue.lock", os.O_RDWR | os.O_CREAT, 0o644)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX)
+                self._depth = 1
+                try:
+                    yield
+                finally:
+                    self._depth = 0
+                    fcntl.flock(fd, fcntl.LOCK_UN)
+            finally:
+                os.close(fd)
+
+    # ----- paths and reading ----------------------------------------------------------------------------
+    def run_dir(self, run_id: str) -> Path:
+        if not run_id or not isinstance(run_id, str):
+            raise UserError("Choose a run first.")
+        folder = self.root / workspace.safe_name(run_id)
+        if folder.name != run_id or not folder.is_dir():
+            raise UserError(f"There is no run named '{run_id}'.")
+        return folder
+
+    def _run_ids(self) -> list[str]:
+        if not self.root.exists():
+            return []
+        return [p.name for p in self.root.iterdir() if p.is_dir() and not p.name.startswith(".")]
+
+    @staticmethod
+    def _job(folder: Path) -> dict | None:
+        return _read_json(folder / "job.json")
+
+    @staticmethod
+    def _proc(folder: Path) -> dict | None:
+        return _read_json(folder / "proc.json")
+
+    @staticmethod
+    def _status(folder: Path) -> dict:
+        from .loop import read_status
+
+        return read_status(folder)
+
+    def _alive(self, proc: dict | None) -> bool:
+        """Is the process recorded in proc.json still the one we started, and running?"""
+        if not proc or not proc.get("pid"):
+            return False
+        pid = int(proc["pid"])
+        child = self._children.get(pid)
+        if child is not None and child.poll() is not None:
+            self._children.pop(pid, None)
+            return False
+        start = proc_start_time(pid)
+        if start is None:
+            _reap(pid)
+            return False
+        return proc.get("start") is None or int(proc["start"]) == start
+
+    # ----- submitting -----------------------------------------------------------------------------------
+    def _composition_path(self, composition) -> Path:
+        text = str(composition or "").strip()
+        if not text:
+            raise UserError("Choose a composition first.")
+        named = workspace.sub("compositions") / workspace.safe_name(text)
+        if "/" not in text and os.sep not in text and named.name == text:
+            if not named.is_dir():
+                raise UserError(f"There is no composition named '{text}'.")
+            return named.resolve()
+        return workspace.check_allowed(text)
+
+    def _prepare(self, composition, model: str, preset: str, overrides=None, seed: int | None = None,
+                 name: str | None = None) -> dict:
+        """Validate everything and return the job (nothing is written); bad input is a one-sentence UserError."""
+        from .config import MODEL_NAMES, load_preset
+        from .data import Composition
+        from .device import pick_device
+
+        if model not in MODEL_NAMES:
+            raise UserError(f"Unknown model {model!r}; choose one of {', '.join(MODEL_NAMES)}.")
+        comp_path = self._composition_path(composition)
+        cfg = load_preset(preset or "", workspace.home() / "presets").with_overrides({"model": model})
+        cfg = cfg.with_overrides(parse_overrides(overrides))
+        if seed is not None:
+            cfg = cfg.with_overrides({"seed": int(seed)})
+        cfg = cfg.resolved()
+        if cfg.model != model:
+            raise UserError("Choose the model with the model setting, not with an override.")
+        pick_device(cfg.device)  # an unavailable device is refused now, not in the worker
+        comp = Composition.open(comp_path)
+        n_paired = sum(p is not None for p in comp.pairs["trainA"])
+        if model == "pix2pix" and not n_paired:
+            raise UserError(f"pix2pix needs explicit pairs, but composition {comp_path.name} has none; "
+                            f"choose cyclegan or hybrid, or build an 'explicit' composition.")
+        if cfg.init_from:
+            src = workspace.check_allowed(cfg.init_from)
+            if not src.exists():
+                raise UserError(f"init_from {cfg.init_from} does not exist.")
+        request = cfg.device
+        m = re.fullmatch(r"cuda:(\d+)", request)
+        if m:  # the slot pins the GPU (CUDA_VISIBLE_DEVICES), so inside the worker it is plain "cuda"
+            cfg = cfg.with_overrides({"device": "cuda"})
+        if name:
+            run_id = workspace.safe_name(name)
+        else:
+            from .loop import run_id as make_id
+
+            run_id = make_id(comp_path, cfg, preset)
+        return {"id": run_id, "composition": str(comp_path), "composition_name": comp_path.name, "model": model,
+                "preset": preset, "overrides": parse_overrides(overrides), "seed": cfg.seed,
+                "config": cfg.to_dict(), "device_request": request, "n_paired": n_paired, "named": bool(name)}
+
+    def _unique_id(self, job: dict, taken: set) -> str:
+        base = job["id"]
+        if base not in taken and not (self.root / base).exists():
+            return base
+        if job["named"]:
+            raise UserError(f"A run named '{base}' already exists; choose another name or delete it first.")
+        k = 2
+        while f"{base}-{k}" in taken or (self.root / f"{base}-{k}").exists():
+            k += 1
+        return f"{base}-{k}"
+
+    def _write_job(self, job: dict) -> str:
+        now = time.time()
+        job = dict(job, created=now, queued_at=now, device=None, attempts=0)
+        final = self.root / job["id"]
+        with workspace.atomic_folder(final) as tmp:
+            workspace.write_json_atomic(tmp / "job.json", job)
+            workspace.write_json_atomic(tmp / "status.json", {
+                "state": "queued", "progress": 0.0, "iteration": 0, "total": job["config"]["max_iters"] or 0,
+                "eta_s": None, "error": "", "updated": now})
+            (tmp / "log.txt").write_text(f"{time.strftime('%Y-%m-%d %H:%M:%S')} queued {job['model']} on "
+                                         f"{job['composition_name']} (preset {job['preset']}, seed {job['seed']})\n")
+        return job["id"]
+
+    def submit(self, composition, model: str = "cyclegan", preset: str = "cpu-demo-64", overrides=None,
+               seed: int | None = 0, name: str | None = None) -> str:
+        """Queue one run; returns its id. Everything is validated first: on bad input nothing is queued."""
+        job = self._prepare(composition, model, preset, overrides, seed, name)
+        with self._locked():
+            job["id"] = self._unique_id(job, set())
+            run_id = self._write_job(job)
+        self.tick()
+        return run_id
+
+    def sweep(self, compositions, model: str = "cyclegan", preset: str = "cpu-demo-64", seeds=(0,),
+              overrides=None) -> list[str]:
+        """One run per composition x seed, queued in one action (all validated before any is queued)."""
+        if isinstance(compositions, (str, os.PathLike)):
+            compositions = [compositions]
+        compositions = [c for c in (compositions or []) if str(c).strip()]
+        if not compositions:
+            raise UserError("Choose at least one composition for the sweep.")
+        seeds = parse_seeds(seeds)
+        jobs = [self._prepare(c, model, preset, overrides, s) for c in compositions for s in seeds]
+        ids = []
+        with self._locked():
+            taken: set = set()
+            for job in jobs:
+                job["id"] = self._unique_id(job, taken)
+                taken.add(job["id"])
+            for job in jobs:
+                ids.append(self._write_job(job))
+        self.tick()
+        return ids
+
+    # ----- the scheduler --------------------------------------------------------------------------------
+    def tick(self) -> dict:
+        """Notice ended processes, escalate slow stops, start queued runs on free slots. Idempotent and cheap.
+
+        Returns {"started": [...], "ended": [...], "killed": [...]}.
+        """
+        out = {"started": [], "ended": [], "killed": []}
+        with self._locked():
+            busy: set[str] = set()
+            queued = []
+            for run_id in self._run_ids():
+                folder = self.root / run_id
+                job = self._job(folder)
+                if job is None:
+                    continue  # a run from `pairlab train` in the foreground: not ours to schedule
+                proc = self._proc(folder)
+                if proc is not None:
+                    if self._alive(proc):
+                        busy.add(proc.get("slot"))
+                        stop_at = proc.get("stop_requested_at")
+                        if stop_at and time.time() - stop_at > self.grace_s and not proc.get("killed_at"):
+                            _signal_group(int(proc["pid"]), signal.SIGKILL)
+                            workspace.write_json_atomic(folder / "proc.json", dict(proc, killed_at=time.time()))
+                            out["killed"].append(run_id)
+                        continue
+                    self._ended(folder, proc)
+                    out["ended"].append(run_id)
+                if self._status(folder).get("state") == "queued":
+                    queued.append((job.get("queued_at") or 0, run_id, job))
+            kinds = default_kind(self.slots)
+            for _, run_id, job in sorted(queued, key=lambda t: (t[0], t[1])):
+                slot = self._free_slot(job, busy, kinds)
+                if slot is None:
+                    continue
+                self._start(self.root / run_id, job, slot)
+                busy.add(slot.id)
+                out["started"].append(run_id)
+        return out
+
+    def _free_slot(self, job: dict, busy: set, auto_kind: str) -> Slot | None:
+        request = job.get("device_request") or job.get("config", {}).get("device") or "auto"
+        for slot in self.slots:
+            if slot.id in busy:
+                continue
+            if request == "auto" and slot.kind == auto_kind:
+                return slot
+            if request in ("cpu", "mps", "cuda") and slot.kind == request:
+                return slot
+            if request.startswith("cuda:") and slot.device == request:
+                return slot
+        return None
+
+    def _start(self, folder: Path, job: dict, slot: Slot) -> None:
+        from .loop import write_status
+
+        write_status(folder, state="running", error="", message="starting", eta_s=None)
+        env = dict(os.environ)
+        env.update(slot.env)
+        env["PYTHONPATH"] = str(REPO_ROOT) + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+        env["PAIRLAB_SLOT"] = slot.id
+        env["PYTHONUNBUFFERED"] = "1"
+        with open(folder / "log.txt", "a") as log:
+            log.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} queue: starting on {slot.device} (slot {slot.id})\n")
+            log.flush()
+            child = subprocess.Popen([self.python, "-m", "pairlab.train.worker", str(folder)], cwd=str(REPO_ROOT),
+                                     env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                                     start_new_session=True)
+        self._children[child.pid] = child
+        workspace.write_json_atomic(folder / "proc.json", {
+            "pid": child.pid, "start": proc_start_time(child.pid), "slot": slot.id, "device": slot.device,
+            "started_at": time.time()})
+        job = dict(job, device=slot.device, attempts=int(job.get("attempts") or 0) + 1, started_at=time.time())
+        workspace.write_json_atomic(folder / "job.json", job)
+
+    def _ended(self, folder: Path, proc: dict) -> None:
+        """A recorded process is gone: settle the run's state and forget the process."""
+        from .loop import RunLog, write_status
+
+        status = self._status(folder)
+        state = status.get("state")
+        if state not in FINAL:
+            if proc.get("stop_requested_at"):
+                sentence = "Stopped before it saved; resume continues from the last checkpoint."
+                if proc.get("killed_at"):
+                    sentence = (f"The run did not stop within {self.grace_s:g} s and was killed; "
+                                f"resume continues from the last checkpoint.")
+                write_status(folder, state="stopped", error="", message=sentence, eta_s=None)
+                RunLog(folder)(f"queue: {sentence}")
+            else:
+                write_status(folder, state="failed", error=DIED, eta_s=None)
+                RunLog(folder)(f"queue: {DIED}")
+        with contextlib.suppress(OSError):
+            (folder / "proc.json").unlink()
+
+    def reconcile(self) -> dict:
+        """On start: compare run states with the processes that really exist (a dead run's process -> failed,
+        resumable; a live one is kept), then schedule. Returns what tick() returns."""
+        with self._locked():
+            for run_id in self._run_ids():
+                folder = self.root / run_id
+                job = self._job(folder)
+                if job is None:
+                    continue
+                proc = self._proc(folder)
+                if proc is None and self._status(folder).get("state") == "running":
+                    # Running without a recorded process (e.g. the app died while starting it).
+                    self._ended(folder, {})
+            return self.tick()
+
+    # ----- operations -----------------------------------------------------------------------------------
+    def stop(self, run_id: str, wait: float = 0.0) -> dict:
+        """Ask a run to stop: SIGTERM to its process group; the loop saves a checkpoint and ends 'stopped'.
+
+        After the grace period tick() kills the group (SIGKILL). A queued run that has not started is marked
+        'stopped' at once. With wait > 0, waits up to that many seconds for the process to end.
+        """
+        from .loop import write_status
+
+        with self._locked():
+            folder = self.run_dir(run_id)
+            job = self._job(folder)
+            if job is None:
+                raise UserError(f"Run {run_id} was started from the command line; stop it there with Ctrl+C.")
+            self.tick()  # settle a process that just ended
+            proc = self._proc(folder)
+            if self._alive(proc):
+                if not proc.get("stop_requested_at"):
+                    proc = dict(proc, stop_requested_at=time.time())
+                    workspace.write_json_atomic(folder / "proc.json", proc)
+                _signal_group(int(proc["pid"]), signal.SIGTERM)
+            else:
+                state = self._status(folder).get("state")
+                if state == "queued":
+                    write_status(folder, state="stopped", message="Stopped before it started.", eta_s=None)
+                elif proc is None:
+                    raise UserError(f"Run {run_id} is not running (it is {state}).")
+        if wait > 0:
+            self.wait(run_id, FINAL, timeout=wait)
+        return self.info(run_id)
+
+    def resume(self, run_id: str) -> dict:
+        """Queue a stopped or failed run again; it continues from its newest readable checkpoint."""
+        return self._requeue(run_id, ("stopped", "failed"), "resume")
+
+    def retry(self, run_id: str) -> dict:
+        """Queue a failed run again, resuming from its last good checkpoint."""
+        return self._requeue(run_id, ("failed",), "retry")
+
+    def _requeue(self, run_id: str, allowed: tuple, verb: str) -> dict:
+        from .loop import RunLog, write_status
+
+        with self._locked():
+            folder = self.run_dir(run_id)
+            if self._alive(self._proc(folder)):
+                raise UserError(f"Run {run_id} is still running; stop it before you {verb} it.")
+            self.tick()  # settle a process that just ended
+            state = self._status(folder).get("state")
+            if state not in allowed:
+                what = " or ".join(allowed)
+                raise UserError(f"Only a {what} run can be {'resumed' if verb == 'resume' else 'retried'}; "
+                                f"run {run_id} is {state}.")
+            job = self._job(folder) or self._adopt(folder)
+            workspace.write_json_atomic(folder / "job.json", dict(job, queued_at=time.time()))
+            write_status(folder, state="queued", error="", message=f"queued ({verb})", eta_s=None)
+            RunLog(folder)(f"queue: {verb} requested")
+        self.tick()
+        return self.info(run_id)
+
+    def _adopt(self, folder: Path) -> dict:
+        """A job.json for a run that `pairlab train` started in the foreground, so the queue can resume it."""
+        from .config import TrainConfig
+
+        cfg = TrainConfig.from_json(folder / "config.json")
+        run = _read_json(folder / "run.json") or {}
+        comp = run.get("composition")
+        if not comp:
+            raise UserError(f"Run {folder.name} does not say which composition it trained on.")
+        return {"id": folder.name, "composition": comp, "composition_name": Path(comp).name, "model": cfg.model,
+                "preset": "", "overrides": [], "seed": cfg.seed, "config": cfg.to_dict(),
+                "device_request": cfg.device, "named": True, "created": run.get("created") or time.time(),
+                "queued_at": time.time(), "device": None, "attempts": 0}
+
+    def delete(self, run_id: str) -> None:
+        """Kill the run's processes if any, then remove its folder."""
+        with self._locked():
+            folder = self.run_dir(run_id)
+            proc = self._proc(folder)
+            if self._alive(proc):
+                pid = int(proc["pid"])
+                _signal_group(pid, signal.SIGKILL)
+                deadline = time.time() + 10
+                while self._alive(proc) and time.time() < deadline:
+                    time.sleep(0.05)
+            elif self._job(folder) is None and self._status(folder).get("state") == "running":
+                status = self._status(folder)
+                if time.time() - float(status.get("updated") or 0) < 120:
+                    raise UserError(f"Run {run_id} is training in the foreground; stop it there before deleting it.")
+            trash = self.root / f".deleted-{run_id}-{uuid.uuid4().hex[:6]}"
+            os.replace(folder, trash)
+        shutil.rmtree(trash, ignore_errors=True)
+
+    def wait(self, run_id: str, states=FINAL, timeout: float = 60.0, poll: float = 0.2) -> dict:
+        """Tick until the run's state is one of ``states`` (returns its info) or the timeout passes."""
+        states = (states,) if isinstance(states, str) else tuple(states)
+        deadline = time.time() + timeout
+        while True:
+            self.tick()
+            info = self.info(run_id)
+            if info["state"] in states:
+                return info
+            if time.time() > deadline:
+                raise TimeoutError(f"run {run_id} is {info['state']} after {timeout} s, not {'/'.join(states)}")
+            time.sleep(poll)
+
+    # ----- reading --------------------------------------------------------------------------------------
+    def info(self, run_id: str) -> dict:
+        return self._info(self.run_dir(run_id))
+
+    def _info(self, folder: Path) -> dict:
+        job = self._job(folder)
+        status = self._status(folder)
+        proc = self._proc(folder)
+        if job is None:  # a foreground run: describe it from its own files
+            cfg = _read_json(folder / "config.json") or {}
+            run = _read_json(folder / "run.json") or {}
+            job = {"composition": run.get("composition", ""), "composition_name": Path(run.get("composition", "")).name,
+                   "model": cfg.get("model", ""), "preset": "(command line)", "seed": cfg.get("seed"),
+                   "created": run.get("created") or folder.stat().st_mtime, "device": run.get("device")}
+        state = status.get("state", "queued")
+        if state == "running" and proc and proc.get("stop_requested_at"):
+            state_shown = "stopping"
+        else:
+            state_shown = state
+        total = int(status.get("total") or 0)
+        return {
+            "id": folder.name, "composition": job.get("composition_name") or Path(job.get("composition", "")).name,
+            "composition_path": job.get("composition", ""), "model": job.get("model", ""),
+            "preset": job.get("preset", ""), "seed": job.get("seed"), "state": state, "shown_state": state_shown,
+            "progress": float(status.get("progress") or 0.0), "iteration": int(status.get("iteration") or 0),
+            "total": total, "eta_s": status.get("eta_s") if state == "running" else None,
+            "its_per_s": status.get("its_per_s"), "device": (proc or {}).get("device") or job.get("device") or "",
+            "error": status.get("error") or "", "message": status.get("message") or "",
+            "resumable": state in ("stopped", "failed"), "queued": job is not None and "config" in job,
+            "created": job.get("created") or 0, "pid": (proc or {}).get("pid"), "path": str(folder),
+        }
+
+    def list_runs(self) -> list[dict]:
+        """Every run, newest first: id, composition, model, preset, seed, state, progress, iteration/total, ETA,
+        device, error."""
+        out = []
+        for run_id in self._run_ids():
+            try:
+                out.append(self._info(self.root / run_id))
+            except OSError:
+                continue
+        return sorted(out, key=lambda r: (-(r["created"] or 0), r["id"]))
+
+    def describe_slots(self) -> str:
+        counts: dict[str, int] = {}
+        for s in self.slots:
+            counts[s.device] = counts.get(s.device, 0) + 1
+        return ", ".join(f"{n} on {d}" for d, n in counts.items()) or "none"
+
+    # ----- background scheduler -------------------------------------------------------------------------
+    def start_scheduler(self, interval: float = 2.0) -> threading.Thread:
+        """Call tick() every ``interval`` seconds in a daemon thread (the app does this on start)."""
+        if self._scheduler is not None and self._scheduler.is_alive():
+            return self._scheduler
+        self._scheduler_stop.clear()
+
+        def loop():
+            while not self._scheduler_stop.wait(interval):
+                try:
+                    self.tick()
+                except Exception as exc:  # keep scheduling; say what happened
+                    print(f"pairlab queue: tick failed: {type(exc).__name__}: {exc}", file=sys.stderr, flush=True)
+
+        self._scheduler = threading.Thread(target=loop, name="pairlab-queue", daemon=True)
+        self._scheduler.start()
+        return self._scheduler
+
+    def stop_scheduler(self) -> None:
+        self._scheduler_stop.set()
+
+
+_QUEUES: dict[str, Queue] = {}
+_QUEUES_LOCK = threading.Lock()
+
+
+def default_queue() -> Queue:
+    """The queue of the current workspace (one object per runs folder in this process)."""
+    root = str(workspace.sub("runs"))
+    with _QUEUES_LOCK:
+        q = _QUEUES.get(root)
+        if q is None:
+            q = _QUEUES[root] = Queue(root)
+        return q
