@@ -11,6 +11,8 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--host", default=os.environ.get("PAIRLAB_HOST", "127.0.0.1"), help="address to listen on (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=int(os.environ.get("PAIRLAB_PORT", "7860")), help="port (default 7860)")
+    parser.add_argument("--study-port", type=int, default=int(os.environ.get("PAIRLAB_STUDY_PORT", "0")),
+                        help="port of the participant pages of user studies (default: the lab's port + 1)")
     parser.add_argument("--no-default-source", action="store_true", help="do not render the default SynthFaces on start")
     parser.add_argument("--exit-after", type=float, default=float(os.environ.get("PAIRLAB_EXIT_AFTER", "0")),
                         help="stop by itself after this many seconds (0 = run until stopped; tests use it)")
@@ -33,9 +35,25 @@ def main(argv=None) -> int:
 
         source = lab.synthfaces_source(progress=report)
         print(f"default source ready: {source.root} ({len(source.samples)} images)", flush=True)
+    # The training queue: settle runs whose process died while the app was away (they become failed and
+    # resumable; live ones keep running), then schedule queued runs every two seconds in the background.
+    from pairlab.train.queue import default_queue
+
+    queue = default_queue()
+    settled = queue.reconcile()
+    print(f"training queue: slots {queue.describe_slots()}; started {len(settled['started'])}, "
+          f"settled {len(settled['ended'])} ended run(s)", flush=True)
+    queue.start_scheduler(interval=2.0)
+    # User studies: the participant pages get their own server and port, so nothing of the lab is reachable from
+    # them; the lab itself asks for a login whenever it is served beyond localhost (PAIRLAB_AUTH=user:password).
+    from pairlab.study.access import lab_auth
+    from pairlab.ui.participant import start_for_lab
+
+    start_for_lab(args.host, args.study_port or args.port + 1)
     app = build_app()
     app.queue(default_concurrency_limit=4).launch(
         server_name=args.host, server_port=args.port, allowed_paths=[str(home)], css=CSS, show_error=True,
+        auth=lab_auth(args.host),
         footer_links=["settings"],
     )
     return 0

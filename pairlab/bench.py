@@ -2,6 +2,8 @@
 
 ``python -m pairlab bench data``: SynthFaces rendering and pseudo-eyeglasses / pseudo-smile throughput,
 on one core (the process pins itself to one CPU and one torch thread), medians of repeats.
+``python -m pairlab bench train``: training-step figures from ``pairlab.train.bench.bench_train()``.
+``python -m pairlab bench eval``: evaluating 500 test images at 64 and 128, cold and cached (``pairlab.eval.bench``).
 """
 from __future__ import annotations
 
@@ -60,6 +62,14 @@ def _print_tree(data, indent: str = "") -> None:
 def run(what: str, args) -> int:
     if what == "data":
         result = bench_data(size=args.size, n=args.n)
+    elif what == "train":
+        from .train.bench import bench_train
+
+        result = bench_train()
+    elif what == "eval":
+        from .eval.bench import bench_eval
+
+        result = bench_eval()
     else:  # argparse restricts the choices
         raise ValueError(what)
     _print_tree(result)

@@ -1,11 +1,20 @@
 """What every model kind shares: its networks, optimizers, lr schedulers, image pools and their state.
 
 A model kind is one class (see ``pairlab.models.MODELS``) that builds its networks from a resolved
-``TrainConfig`` and implements ``optimize(batch) -> losses`` and ``translate(x, direction)``.
+``TrainConfig`` and implements ``train_step(batch) -> loss tensors`` and ``translate(x, direction)``;
+``optimize(batch)`` is ``train_step`` with the losses read back as floats.
+
+Speed paths (CUDA only, so CPU numerics and exact CPU resume are untouched):
+  - networks and batches in channels_last memory format;
+  - network forwards under ``torch.autocast("cuda", dtype=torch.bfloat16)`` (where the GPU supports bf16), with
+    every network output cast back to fp32, so GAN losses, L1 terms and the image pools are fp32;
+  - ``train_step`` returns detached loss tensors and never reads a value back, so a step queues GPU work without
+    waiting for it; the training loop reads the losses only at its log steps.
+Adam is the fused kernel on CPU and CUDA (one pass over the parameters instead of a dozen).
 """
 from __future__ import annotations
 
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 
 import torch
 from torch import nn
@@ -29,11 +38,46 @@ class BaseModel:
         self.optimizers: dict[str, torch.optim.Optimizer] = {}
         self.schedulers: dict[str, torch.optim.lr_scheduler.LRScheduler] = {}
         self.pools: dict[str, ImagePool] = {}
+        cuda = self.device.type == "cuda"
+        #: bf16 autocast for network forwards (CUDA with bf16 support only).
+        self.amp_dtype = torch.bfloat16 if cuda and torch.cuda.is_bf16_supported() else None
+        #: channels_last activations and weights (CUDA only: on CPU oneDNN is faster with NCHW here).
+        self.memory_format = torch.channels_last if cuda else torch.contiguous_format
 
     # ----- building blocks -----------------------------------------------------------------------
     def _adam(self, *nets: nn.Module) -> torch.optim.Optimizer:
         params = [p for net in nets for p in net.parameters()]
-        return torch.optim.Adam(params, lr=self.cfg.lr, betas=(self.cfg.beta1, 0.999))
+        fused = True if self.device.type in ("cpu", "cuda") else None
+        return torch.optim.Adam(params, lr=self.cfg.lr, betas=(self.cfg.beta1, 0.999), fused=fused)
+
+    def _place(self, net: nn.Module) -> nn.Module:
+        """Move a freshly initialised network to the device (channels_last there on CUDA)."""
+        net = net.to(self.device)
+        if self.memory_format is torch.channels_last:
+            net = net.to(memory_format=torch.channels_last)
+        return net
+
+    def autocast(self):
+        """The mixed-precision context of network forwards: bf16 autocast on CUDA, nothing elsewhere."""
+        if self.amp_dtype is None:
+            return nullcontext()
+        return torch.autocast(self.device.type, dtype=self.amp_dtype)
+
+    def run(self, net: nn.Module, x: torch.Tensor) -> torch.Tensor:
+        """net(x) under the model's autocast, returned in fp32 (losses and image pools stay fp32)."""
+        if self.amp_dtype is None:
+            return net(x)
+        with self.autocast():
+            y = net(x)
+        return y.float()
+
+    def optimize(self, batch: dict) -> dict[str, float]:
+        """One optimisation step; the losses as Python floats (this waits for the device)."""
+        return {k: float(v) for k, v in self.train_step(batch).items()}
+
+    def train_step(self, batch: dict) -> dict[str, torch.Tensor]:
+        """One optimisation step; the losses as detached 0-d tensors on the device (no host synchronisation)."""
+        raise NotImplementedError
 
     @staticmethod
     def set_requires_grad(nets, flag: bool) -> None:
@@ -68,7 +112,15 @@ class BaseModel:
         return next(iter(self.optimizers.values())).param_groups[0]["lr"]
 
     def to_device(self, batch: dict) -> dict:
-        return {k: (v.to(self.device, non_blocking=True) if torch.is_tensor(v) else v) for k, v in batch.items()}
+        """Tensors of a batch on the model's device (a no-op for batches already there); images channels_last on CUDA."""
+        out = {}
+        for k, v in batch.items():
+            if torch.is_tensor(v):
+                v = v.to(self.device, non_blocking=True)
+                if v.dim() == 4 and self.memory_format is torch.channels_last:
+                    v = v.contiguous(memory_format=torch.channels_last)
+            out[k] = v
+        return out
 
     # ----- inference -----------------------------------------------------------------------------
     @contextmanager

@@ -44,10 +44,10 @@ class CycleGANModel(BaseModel):
         dis = lambda: NLayerDiscriminator(3, cfg.ndf, n_layers=3, norm="instance")
         # Built in a fixed order from the seeded torch RNG, so the initial weights are a function of the seed.
         self.nets = {
-            "G_A": init_weights(gen(), cfg.init_gain).to(self.device),
-            "G_B": init_weights(gen(), cfg.init_gain).to(self.device),
-            "D_A": init_weights(dis(), cfg.init_gain).to(self.device),
-            "D_B": init_weights(dis(), cfg.init_gain).to(self.device),
+            "G_A": self._place(init_weights(gen(), cfg.init_gain)),
+            "G_B": self._place(init_weights(gen(), cfg.init_gain)),
+            "D_A": self._place(init_weights(dis(), cfg.init_gain)),
+            "D_B": self._place(init_weights(dis(), cfg.init_gain)),
         }
         self.optimizers = {
             "G": self._adam(self.nets["G_A"], self.nets["G_B"]),
@@ -62,12 +62,12 @@ class CycleGANModel(BaseModel):
     # ----- losses --------------------------------------------------------------------------------
     def _g_adv(self, net_d, fake, real) -> torch.Tensor:
         if self.cfg.relativistic != "none":
-            return relativistic_g_loss(net_d(real), net_d(fake), self.cfg.relativistic)
-        return self.gan_loss(net_d(fake), True)
+            return relativistic_g_loss(self.run(net_d, real), self.run(net_d, fake), self.cfg.relativistic)
+        return self.gan_loss(self.run(net_d, fake), True)
 
     def _d_loss(self, net_d, real, fake) -> torch.Tensor:
         """The reference's backward_D_basic: (real + fake) / 2 so D learns slower than G."""
-        pred_real, pred_fake = net_d(real), net_d(fake.detach())
+        pred_real, pred_fake = self.run(net_d, real), self.run(net_d, fake.detach())
         if self.cfg.relativistic != "none":
             return relativistic_d_loss(pred_real, pred_fake, self.cfg.relativistic)
         return 0.5 * (self.gan_loss(pred_real, True) + self.gan_loss(pred_fake, False))
@@ -80,16 +80,17 @@ class CycleGANModel(BaseModel):
         return {}
 
     # ----- one iteration -------------------------------------------------------------------------
-    def optimize(self, batch: dict) -> dict[str, float]:
+    def train_step(self, batch: dict) -> dict[str, torch.Tensor]:
         cfg = self.cfg
         batch = self.to_device(batch)
         real_A, real_B = batch["A"], batch["B"]
         G_A, G_B, D_A, D_B = (self.nets[k] for k in ("G_A", "G_B", "D_A", "D_B"))
+        run = self.run
 
-        fake_B = G_A(real_A)
-        rec_A = G_B(fake_B)
-        fake_A = G_B(real_B)
-        rec_B = G_A(fake_A)
+        fake_B = run(G_A, real_A)
+        rec_A = run(G_B, fake_B)
+        fake_A = run(G_B, real_B)
+        rec_B = run(G_A, fake_A)
 
         # Generators, with the discriminators frozen.
         self.set_requires_grad([D_A, D_B], False)
@@ -97,8 +98,8 @@ class CycleGANModel(BaseModel):
         terms = {}
         if cfg.lambda_identity > 0:
             w = cfg.lambda_identity * cfg.lambda_cycle
-            terms["idt_A"] = F.l1_loss(G_A(real_B), real_B) * w
-            terms["idt_B"] = F.l1_loss(G_B(real_A), real_A) * w
+            terms["idt_A"] = F.l1_loss(run(G_A, real_B), real_B) * w
+            terms["idt_B"] = F.l1_loss(run(G_B, real_A), real_A) * w
         terms["G_A"] = cfg.lambda_gan * self._g_adv(D_A, fake_B, real_B)
         terms["G_B"] = cfg.lambda_gan * self._g_adv(D_B, fake_A, real_A)
         terms["cycle_A"] = F.l1_loss(rec_A, real_A) * cfg.lambda_cycle
@@ -117,8 +118,8 @@ class CycleGANModel(BaseModel):
         loss_D_B.backward()
         self.optimizers["D"].step()
 
-        out = {k: float(v.detach()) for k, v in terms.items()}
-        out.update(G=float(loss_G.detach()), D_A=float(loss_D_A.detach()), D_B=float(loss_D_B.detach()))
+        out = {k: v.detach() for k, v in terms.items()}
+        out.update(G=loss_G.detach(), D_A=loss_D_A.detach(), D_B=loss_D_B.detach())
         return out
 
     # ----- inference -----------------------------------------------------------------------------

@@ -8,6 +8,11 @@ Paper 000, appendix "Architectures":
 
 As in the reference, a convolution followed by instance norm keeps its bias (instance norm without affine
 parameters cannot absorb it) and one followed by batch norm drops it.
+
+Speed (the numbers are the same functions; see ``pairlab.train.bench``):
+  - the ResNet generator and the PatchGAN apply their ReLUs out of place: an in-place ReLU on the (view)
+    output of instance norm makes autograd record copy-slices and as-strided backward copies every step;
+    the U-Net keeps the reference's in-place activations because there they change what the skip carries.
 """
 from __future__ import annotations
 
@@ -51,7 +56,7 @@ class ResnetBlock(nn.Module):
         super().__init__()
         make_norm = norm_layer(norm)
         bias = norm == "instance"
-        layers = [nn.ReflectionPad2d(1), nn.Conv2d(dim, dim, 3, bias=bias), make_norm(dim), nn.ReLU(True)]
+        layers = [nn.ReflectionPad2d(1), nn.Conv2d(dim, dim, 3, bias=bias), make_norm(dim), nn.ReLU()]
         if use_dropout:
             layers.append(nn.Dropout(0.5))
         layers += [nn.ReflectionPad2d(1), nn.Conv2d(dim, dim, 3, bias=bias), make_norm(dim)]
@@ -68,13 +73,13 @@ class ResnetGenerator(nn.Module):
         super().__init__()
         make_norm = norm_layer(norm)
         bias = norm == "instance"
-        layers = [nn.ReflectionPad2d(3), nn.Conv2d(input_nc, ngf, 7, bias=bias), make_norm(ngf), nn.ReLU(True)]
+        layers = [nn.ReflectionPad2d(3), nn.Conv2d(input_nc, ngf, 7, bias=bias), make_norm(ngf), nn.ReLU()]
         for i in range(2):  # two stride-2 downsamplings: d128, d256
             mult = 2**i
             layers += [
                 nn.Conv2d(ngf * mult, ngf * mult * 2, 3, stride=2, padding=1, bias=bias),
                 make_norm(ngf * mult * 2),
-                nn.ReLU(True),
+                nn.ReLU(),
             ]
         for _ in range(n_blocks):
             layers.append(ResnetBlock(ngf * 4, norm, use_dropout))
@@ -83,7 +88,7 @@ class ResnetGenerator(nn.Module):
             layers += [
                 nn.ConvTranspose2d(ngf * mult, ngf * mult // 2, 3, stride=2, padding=1, output_padding=1, bias=bias),
                 make_norm(ngf * mult // 2),
-                nn.ReLU(True),
+                nn.ReLU(),
             ]
         # The last convolution has no norm after it, so it always keeps its bias (as in the reference).
         layers += [nn.ReflectionPad2d(3), nn.Conv2d(ngf, output_nc, 7), nn.Tanh()]
@@ -162,20 +167,20 @@ class NLayerDiscriminator(nn.Module):
         super().__init__()
         make_norm = norm_layer(norm)
         bias = norm == "instance"
-        layers = [nn.Conv2d(input_nc, ndf, 4, stride=2, padding=1), nn.LeakyReLU(0.2, True)]
+        layers = [nn.Conv2d(input_nc, ndf, 4, stride=2, padding=1), nn.LeakyReLU(0.2)]
         mult = 1
         for n in range(1, n_layers):
             prev, mult = mult, min(2**n, 8)
             layers += [
                 nn.Conv2d(ndf * prev, ndf * mult, 4, stride=2, padding=1, bias=bias),
                 make_norm(ndf * mult),
-                nn.LeakyReLU(0.2, True),
+                nn.LeakyReLU(0.2),
             ]
         prev, mult = mult, min(2**n_layers, 8)
         layers += [
             nn.Conv2d(ndf * prev, ndf * mult, 4, stride=1, padding=1, bias=bias),
             make_norm(ndf * mult),
-            nn.LeakyReLU(0.2, True),
+            nn.LeakyReLU(0.2),
             nn.Conv2d(ndf * mult, 1, 4, stride=1, padding=1),
         ]
         self.model = nn.Sequential(*layers)

@@ -31,39 +31,39 @@ class Pix2PixModel(BaseModel):
         gen = UnetGenerator(3, 3, unet_num_downs(cfg.image_size), cfg.ngf, norm="batch", use_dropout=True)
         dis = NLayerDiscriminator(6, cfg.ndf, n_layers=3, norm="batch")
         self.nets = {
-            "G": init_weights(gen, cfg.init_gain).to(self.device),
-            "D": init_weights(dis, cfg.init_gain).to(self.device),
+            "G": self._place(init_weights(gen, cfg.init_gain)),
+            "D": self._place(init_weights(dis, cfg.init_gain)),
         }
         self.optimizers = {"G": self._adam(self.nets["G"]), "D": self._adam(self.nets["D"])}
         self.gan_loss = GANLoss("vanilla")
 
-    def optimize(self, batch: dict) -> dict[str, float]:
+    def train_step(self, batch: dict) -> dict[str, torch.Tensor]:
         cfg = self.cfg
         batch = self.to_device(batch)
         real_A, real_B = batch["A"], batch["B"]
         G, D = self.nets["G"], self.nets["D"]
-        fake_B = G(real_A)
+        run = self.run
+        fake_B = run(G, real_A)
 
         # Discriminator on (input, output) pairs: conditioning on A is what makes it a cGAN.
         self.set_requires_grad([D], True)
         self.optimizers["D"].zero_grad(set_to_none=True)
-        loss_D_fake = self.gan_loss(D(torch.cat([real_A, fake_B.detach()], 1)), False)
-        loss_D_real = self.gan_loss(D(torch.cat([real_A, real_B], 1)), True)
+        loss_D_fake = self.gan_loss(run(D, torch.cat([real_A, fake_B.detach()], 1)), False)
+        loss_D_real = self.gan_loss(run(D, torch.cat([real_A, real_B], 1)), True)
         loss_D = 0.5 * (loss_D_fake + loss_D_real)
         loss_D.backward()
         self.optimizers["D"].step()
 
         self.set_requires_grad([D], False)
         self.optimizers["G"].zero_grad(set_to_none=True)
-        loss_G_GAN = cfg.lambda_gan * self.gan_loss(D(torch.cat([real_A, fake_B], 1)), True)
+        loss_G_GAN = cfg.lambda_gan * self.gan_loss(run(D, torch.cat([real_A, fake_B], 1)), True)
         loss_G_L1 = F.l1_loss(fake_B, real_B) * cfg.lambda_l1
         loss_G = loss_G_GAN + loss_G_L1
         loss_G.backward()
         self.optimizers["G"].step()
-        return {
-            "G_GAN": float(loss_G_GAN.detach()), "G_L1": float(loss_G_L1.detach()), "G": float(loss_G.detach()),
-            "D_real": float(loss_D_real.detach()), "D_fake": float(loss_D_fake.detach()), "D": float(loss_D.detach()),
-        }
+        losses = {"G_GAN": loss_G_GAN, "G_L1": loss_G_L1, "G": loss_G, "D_real": loss_D_real, "D_fake": loss_D_fake,
+                  "D": loss_D}
+        return {k: v.detach() for k, v in losses.items()}
 
     @torch.no_grad()
     def translate(self, x: torch.Tensor, direction: str = "AtoB") -> torch.Tensor:

@@ -1,0 +1,15 @@
+"""User studies: blind two-image preference studies that reproduce paper 000's Table 6.
+
+    sources.py   candidates (one per run: label + sample -> output image) from the evaluation cache or folders
+    plan.py      StudyDesign -> freeze(): opaque media copies + plan.json with SHA-256 hashes; frozen = immutable
+    session.py   the participant side without HTTP: join, state, vote (assignment per participant, signed handles)
+    store.py     the SQLite vote store (WAL, synchronous=FULL, group commit, one vote per participant and trial)
+    access.py    the HMAC secret, participant tokens, completion codes, and the lab's login (PAIRLAB_AUTH)
+    stats.py     Table 6 with Wilson intervals and binomial tests, Bradley-Terry with bootstrap, consistency, catch
+    export.py    study_results() and export_study(): votes.csv, table6.csv/.tex, pairs, ranking, participants
+    cli.py       add_study_commands(): ``python -m pairlab study list|results|export|freeze|close|open|serve|bench``
+    bench.py     bench_votes(): concurrent participants through the real HTTP interface
+
+The participant page itself is ``pairlab.ui.participant`` (FastAPI, plain HTML + JS, its own port); the lab's
+designer and results are ``pairlab.ui.study_tab``. Nothing here imports Gradio.
+"""

@@ -1,58 +1,216 @@
-"""How long one training iteration takes here: CycleGAN at the paper setting and at the cpu-demo-64 preset.
+"""How fast one training step is here, and how close it comes to the machine's own fp32 matmul peak.
 
-    python -m pairlab.train.bench            # prints a JSON dict of seconds per iteration
+    python -m pairlab bench train          # the CLI: prints format_report(bench_train())
+    python -m pairlab.train.bench          # the same, without the CLI
+
+For each case (``cpu-demo-64``, and the vanilla CycleGAN of ``paper-128`` at 64x64 and 128x128) on the CPU, and
+on CUDA when there is a GPU, it reports:
+
+  s_per_iter      median seconds of one full optimisation step (both generators, both discriminators, Adam),
+                  after warm-up, on random images already on the device (the data path is not timed)
+  its_per_s       1 / s_per_iter
+  gflop_per_iter  FLOPs of one step counted by ``torch.utils.flop_counter.FlopCounterMode`` (forward and backward
+                  of every network; convolutions and matmuls, the work that counts)
+  gflops          gflop_per_iter / s_per_iter
+  fraction_of_peak  gflops / the fp32 matmul peak measured in this run (median of several 2048x2048 (CPU) or
+                  8192x8192 (CUDA) fp32 matmuls, same thread count), taken as the highest of the peaks measured
+                  before and after each case, so contention from other processes lowers the fraction, never
+                  raises it
+  peak_memory_mb  CPU: the process's peak resident set (``ru_maxrss``), which only grows: a process figure, not
+                  the case's; CUDA: ``torch.cuda.max_memory_allocated`` during the case
+  load_avg        the 1-minute load average after the case (above the thread count means other work competed)
 """
 from __future__ import annotations
 
 import json
+import os
+import platform
+import resource
 import statistics
 import time
 
 import torch
+from torch.utils.flop_counter import FlopCounterMode
 
 from ..models import MODELS
 from .config import PRESETS, TrainConfig
 from .device import describe, pick_device
 
+#: Matrix size of the matmul-peak measurement per device type.
+PEAK_N = {"cpu": 2048, "cuda": 8192}
 
-def time_iterations(cfg: TrainConfig, device: torch.device, warmup: int = 2, iters: int = 5) -> float:
-    """Median seconds of one full optimisation step on random images (after warm-up), batch cfg.batch_size."""
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def matmul_peak(device: torch.device, n: int | None = None, repeats: int = 7, dtype=torch.float32) -> float:
+    """Matmul GFLOP/s (fp32 unless told): the median of ``repeats`` n x n products after one warm-up, with the
+    current threads; TF32 is off while it runs, so the fp32 figure is true fp32."""
+    n = n or PEAK_N.get(device.type, 2048)
+    gen = torch.Generator(device="cpu").manual_seed(0)
+    a = torch.randn(n, n, generator=gen).to(device, dtype)
+    b = torch.randn(n, n, generator=gen).to(device, dtype)
+    c = torch.empty(n, n, device=device, dtype=dtype)
+    previous_tf32 = torch.backends.cuda.matmul.allow_tf32 if device.type == "cuda" else None
+    if device.type == "cuda":
+        torch.backends.cuda.matmul.allow_tf32 = False  # the fp32 peak, not TF32's
+    try:
+        torch.mm(a, b, out=c)
+        times = []
+        for _ in range(repeats):
+            _sync(device)
+            start = time.perf_counter()
+            torch.mm(a, b, out=c)
+            _sync(device)
+            times.append(time.perf_counter() - start)
+    finally:
+        if device.type == "cuda":
+            torch.backends.cuda.matmul.allow_tf32 = previous_tf32
+    return 2 * n**3 / statistics.median(times) / 1e9
+
+
+def _random_batch(cfg: TrainConfig, device: torch.device) -> dict:
+    gen = torch.Generator(device="cpu").manual_seed(cfg.seed)
+    shape = (cfg.batch_size, 3, cfg.image_size, cfg.image_size)
+    return {"A": (torch.rand(shape, generator=gen) * 2 - 1).to(device),
+            "B": (torch.rand(shape, generator=gen) * 2 - 1).to(device),
+            "paired": torch.ones(cfg.batch_size, device=device), "pair": None}
+
+
+def count_step_flops(model, batch: dict) -> int:
+    """FLOPs of one optimisation step of ``model`` on ``batch`` (the step is really taken)."""
+    with FlopCounterMode(display=False) as counter:
+        model.train_step(batch)
+        model.step_schedule()
+    return counter.get_total_flops()
+
+
+def _peak_rss_mb() -> float:
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return rss / 1024 / 1024 if platform.system() == "Darwin" else rss / 1024  # bytes on macOS, KiB on Linux
+
+
+def time_step(cfg: TrainConfig, device: torch.device, warmup: int = 2, iters: int = 5) -> dict:
+    """Figures of one training step of ``cfg`` on ``device``: seconds (median after warm-up) and FLOPs."""
     cfg = cfg.resolved()
     torch.manual_seed(cfg.seed)
+    if device.type == "cuda":
+        torch.cuda.empty_cache()
+        torch.cuda.reset_peak_memory_stats(device)
     model = MODELS[cfg.model](cfg, device)
-    model.setup_schedule(warmup + iters)
-    shape = (cfg.batch_size, 3, cfg.image_size, cfg.image_size)
-    batch = {"A": torch.rand(shape) * 2 - 1, "B": torch.rand(shape) * 2 - 1,
-             "paired": torch.ones(cfg.batch_size), "pair": None}
-    times = []
-    for i in range(warmup + iters):
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-        start = time.perf_counter()
-        model.optimize(batch)
+    model.setup_schedule(warmup + iters + 1)
+    batch = _random_batch(cfg, device)
+    for _ in range(warmup):
+        model.train_step(batch)
         model.step_schedule()
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-        if i >= warmup:
-            times.append(time.perf_counter() - start)
-    return statistics.median(times)
+    flops = count_step_flops(model, batch)
+    times = []
+    for _ in range(iters):
+        _sync(device)
+        start = time.perf_counter()
+        model.train_step(batch)
+        model.step_schedule()
+        _sync(device)
+        times.append(time.perf_counter() - start)
+    seconds = statistics.median(times)
+    memory = torch.cuda.max_memory_allocated(device) / 2**20 if device.type == "cuda" else _peak_rss_mb()
+    return {"s_per_iter": seconds, "its_per_s": 1.0 / seconds, "gflop_per_iter": flops / 1e9,
+            "gflops": flops / seconds / 1e9, "peak_memory_mb": memory, "times": times}
 
 
-def bench_train(sizes=(64, 128), device: str = "auto", warmup: int = 2, iters: int = 5) -> dict:
-    """Seconds per iteration of CycleGAN: the paper setting (ngf 64, 9 blocks) at each size, and cpu-demo-64.
-
-    Returns {"device": ..., "threads": ..., "cyclegan-paper@64": s, "cyclegan-paper@128": s,
-    "cpu-demo-64@64": s}; the paper setting uses batch 1 like the paper.
-    """
-    dev = pick_device(device)
-    result = {"device": describe(dev), "threads": torch.get_num_threads()}
-    for size in sizes:
-        cfg = PRESETS["paper-128"].with_overrides({"image_size": size, "load_size": 0})
-        result[f"cyclegan-paper@{size}"] = round(time_iterations(cfg, dev, warmup, iters), 4)
+def cases(sizes=(64, 128)) -> dict[str, TrainConfig]:
+    """The benchmarked configs: cpu-demo-64, then the vanilla CycleGAN (paper-128 settings) at each size."""
     demo = PRESETS["cpu-demo-64"]
-    result[f"cpu-demo-64@{demo.image_size}"] = round(time_iterations(demo, dev, warmup, iters), 4)
+    out = {f"cpu-demo-64@{demo.image_size}": demo}
+    for size in sizes:
+        out[f"cyclegan-paper@{size}"] = PRESETS["paper-128"].with_overrides({"image_size": size, "load_size": 0})
+    return out
+
+
+def bench_train(sizes=(64, 128), device: str = "auto", warmup: int = 2, iters: int = 5,
+                configs: dict[str, TrainConfig] | None = None, peak_n: int | None = None) -> dict:
+    """Benchmark the training step; returns a dict (see the module docstring; ``format_report`` prints it).
+
+    device "auto" runs on the CPU and, when there is a GPU, on CUDA too; "cpu" or "cuda[:N]" run there only.
+    ``configs`` (name -> TrainConfig) replaces the default cases; ``peak_n`` the matmul size (tests).
+    """
+    devices = [torch.device("cpu")]
+    if (device or "auto") == "auto":
+        if torch.cuda.is_available():
+            devices.append(torch.device("cuda"))
+    else:
+        devices = [pick_device(device)]
+    configs = configs or cases(sizes)
+    result = {"torch": torch.__version__, "threads": torch.get_num_threads(), "cpu": _cpu_name(),
+              "warmup": warmup, "iters": iters, "devices": {}}
+    previous_bench = torch.backends.cudnn.benchmark
+    torch.backends.cudnn.benchmark = True  # as a non-deterministic training run on CUDA
+    try:
+        for dev in devices:
+            n = peak_n or PEAK_N.get(dev.type, 2048)
+            peaks = [matmul_peak(dev, n)]
+            entry = {"device": describe(dev), "matmul_n": n, "cases": {}}
+            for name, cfg in configs.items():
+                figures = time_step(cfg.with_overrides({"device": str(dev)}), dev, warmup, iters)
+                after = matmul_peak(dev, n)
+                peak = max(peaks[-1], after)
+                peaks.append(after)
+                figures.update(fraction_of_peak=figures["gflops"] / peak, peak_gflops=peak,
+                               load_avg=os.getloadavg()[0] if hasattr(os, "getloadavg") else None)
+                entry["cases"][name] = figures
+            entry["matmul_peak_gflops"] = max(peaks)
+            entry["matmul_peaks_gflops"] = peaks
+            if dev.type == "cuda":  # the steps run under bf16 autocast: the bf16 peak is the other yardstick
+                entry["matmul_peak_bf16_gflops"] = matmul_peak(dev, n, dtype=torch.bfloat16)
+            result["devices"][dev.type] = entry
+    finally:
+        torch.backends.cudnn.benchmark = previous_bench
     return result
 
 
+def _cpu_name() -> str:
+    try:
+        with open("/proc/cpuinfo") as fh:
+            for line in fh:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def format_report(result: dict) -> str:
+    """A plain-text table of ``bench_train``'s result."""
+    lines = [f"training step benchmark  (torch {result['torch']}, {result['threads']} CPU threads, {result['cpu']}; "
+             f"median of {result['iters']} steps after {result['warmup']} warm-up)"]
+    for entry in result["devices"].values():
+        peaks = ", ".join(f"{p:.0f}" for p in entry["matmul_peaks_gflops"])
+        lines.append("")
+        bf16 = entry.get("matmul_peak_bf16_gflops")
+        lines.append(f"{entry['device']}: fp32 matmul peak {entry['matmul_peak_gflops']:.0f} GFLOP/s "
+                     f"({entry['matmul_n']}x{entry['matmul_n']}; measured {peaks})"
+                     + (f"; bf16 matmul peak {bf16:.0f} GFLOP/s (steps run under bf16 autocast, so 'of peak' "
+                        f"against fp32 can pass 100%)" if bf16 else ""))
+        mem = "peak RSS MB" if entry["device"].lower().startswith("cpu") else "max alloc MB"
+        lines.append(f"  {'case':<22}{'s/iter':>9}{'iter/s':>9}{'GFLOP/it':>10}{'GFLOP/s':>9}{'of peak':>9}"
+                     f"{mem:>13}{'load':>6}")
+        for name, c in entry["cases"].items():
+            load = f"{c['load_avg']:.1f}" if c.get("load_avg") is not None else "-"
+            lines.append(f"  {name:<22}{c['s_per_iter']:>9.3f}{c['its_per_s']:>9.2f}{c['gflop_per_iter']:>10.1f}"
+                         f"{c['gflops']:>9.1f}{100 * c['fraction_of_peak']:>8.1f}%{c['peak_memory_mb']:>13.0f}{load:>6}")
+    lines.append("")
+    lines.append("GFLOP/it: FlopCounterMode over one full step (forward + backward of all generators and "
+                 "discriminators); of peak: against the highest matmul peak measured next to the case. "
+                 "Peak RSS is the process's high-water mark.")
+    return "\n".join(lines)
+
+
 if __name__ == "__main__":
-    print(json.dumps(bench_train(), indent=1))
+    import sys
+
+    res = bench_train()
+    print(format_report(res))
+    if "--json" in sys.argv:
+        print(json.dumps(res, indent=1))

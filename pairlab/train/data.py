@@ -17,6 +17,14 @@ How samples are drawn depends on the model's data mode:
 Everything random about an epoch (order, random B, flips, crops) is drawn up front from a generator seeded
 with (seed, epoch), so the data stream is a pure function of (seed, epoch, index): resuming needs only the
 position.
+
+Two ways to make a batch, giving identical tensors:
+  resident  (``TrainData(..., device=...)``, the training loop's way) the train images are decoded once, at
+            load_size, into uint8 N x 3 x L x L tensors on the training device (the GPU when training there);
+            each epoch's plan is uploaded once, and a batch is one gather that crops and flips on the device,
+            then a conversion to float in [-1, 1] there. Nothing in it waits for the device.
+  lazy      (no device, or a composition over RESIDENT_BYTES) images are decoded on the CPU as batches need
+            them (kept in a CPU cache up to CACHE_BYTES), cropped and flipped in numpy.
 """
 from __future__ import annotations
 
@@ -34,6 +42,9 @@ from ..errors import UserError
 
 SPLITS = ("trainA", "trainB", "testA", "testB")
 CACHE_BYTES = 512 * 1024 * 1024
+#: The most bytes of decoded uint8 train images kept resident on the training device; larger compositions
+#: fall back to the lazy CPU path. On CUDA at most a quarter of the free GPU memory is used as well.
+RESIDENT_BYTES = 1024 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -99,7 +110,9 @@ class Composition:
 class TrainData:
     """Batches for one run: ``batch(epoch, start, size)`` is a pure function of (seed, epoch, start, size)."""
 
-    def __init__(self, composition_dir, cfg, data_mode: str):
+    def __init__(self, composition_dir, cfg, data_mode: str, device=None):
+        """``device``: decode the train images once into uint8 tensors there (if they fit RESIDENT_BYTES) and
+        build batches on it; None keeps the lazy CPU path. ``self.note`` says which path was taken."""
         self.comp = Composition.open(composition_dir)
         self.cfg = cfg
         self.mode = data_mode
@@ -129,6 +142,12 @@ class TrainData:
         self._plan_epoch, self._plan = None, None
         self._cache: dict = {}
         self._cache_bytes = 0
+        self.device = torch.device(device) if device is not None else None
+        self.resident: dict | None = None   # "trainA"/"trainB" -> uint8 N x 3 x L x L on self.device
+        self._dplan_epoch, self._dplan = None, None
+        self.note = ""
+        if self.device is not None:
+            self._make_resident()
 
     def iters_per_epoch(self) -> int:
         return math.ceil(self.length / self.cfg.batch_size)
@@ -150,6 +169,15 @@ class TrainData:
         return plan
 
     def batch(self, epoch: int, start: int, size: int) -> dict:
+        """Samples start .. start+size-1 of the epoch: {"A", "B" (float B x 3 x S x S in [-1, 1]), "paired" (B,),
+        "pair" (the known pair of each A, zeros where none, only with implicit_pair_loss; else None)}.
+        On the resident path the tensors are on the training device, else on the CPU."""
+        if self.resident is not None:
+            return self._device_batch(epoch, start, size)
+        return self.lazy_batch(epoch, start, size)
+
+    def lazy_batch(self, epoch: int, start: int, size: int) -> dict:
+        """``batch`` made on the CPU from decoded images (the reference for the resident path)."""
         plan = self.plan(epoch)
         files_a, files_b = self.comp.files["trainA"], self.comp.files["trainB"]
         pairs = self.comp.pairs["trainA"]
@@ -173,6 +201,75 @@ class TrainData:
         out["pair"] = torch.stack(P) if want_pair else None
         return out
 
+    # ----- the resident path ------------------------------------------------------------------------
+    def _make_resident(self) -> None:
+        names = {split: self.comp.files[split] for split in ("trainA", "trainB")}
+        count = sum(len(v) for v in names.values())
+        need = count * 3 * self.load * self.load
+        budget = RESIDENT_BYTES
+        if self.device.type == "cuda":
+            free, _total = torch.cuda.mem_get_info(self.device)
+            budget = min(budget, free // 4)
+        if need > budget:
+            self.note = (f"data: {count} train images at {self.load}x{self.load} need {need / 2**20:.0f} MiB, over the "
+                         f"{budget / 2**20:.0f} MiB budget for resident data, so they are decoded lazily on the CPU")
+            return
+        resident = {}
+        for split, files in names.items():
+            host = np.empty((len(files), 3, self.load, self.load), dtype=np.uint8)
+            for i, name in enumerate(files):
+                host[i] = _decode(self.comp.path(split, name), self.load).transpose(2, 0, 1)
+            resident[split] = torch.from_numpy(host).to(self.device)
+        self.resident = resident
+        self.b_index = {name: i for i, name in enumerate(names["trainB"])}
+        self._arange = torch.arange(self.size, device=self.device)
+        self._channels = torch.arange(3, device=self.device)
+        self.note = (f"data: {count} train images decoded once into uint8 tensors on {self.device} "
+                     f"({need / 2**20:.1f} MiB); crops and flips on the device")
+
+    def device_plan(self, epoch: int) -> dict:
+        """The epoch plan resolved to image indices, crops and flips for A, B and the known pair, on the device."""
+        if self._dplan_epoch == epoch:
+            return self._dplan
+        plan = self.plan(epoch)
+        pairs = self.comp.pairs["trainA"]
+        n = self.length
+        pair_of = np.array([self.b_index[p] if p is not None else -1 for p in pairs], dtype=np.int64)[plan["a"]]
+        has_pair = pair_of >= 0
+        use_pair = has_pair & (self.mode in ("aligned", "hybrid"))  # a known pair is B, with A's crop and flip
+        b = np.where(use_pair, pair_of, plan["b"])
+        crop_b = np.where(use_pair[:, None], plan["crop"][:, :2], plan["crop"][:, 2:])
+        flip_b = np.where(use_pair, plan["flip"][:, 0], plan["flip"][:, 1])
+        host = {
+            "a": plan["a"], "b": b, "crop_a": plan["crop"][:, :2], "crop_b": crop_b,
+            "flip_a": plan["flip"][:, 0], "flip_b": flip_b, "paired": has_pair.astype(np.float32),
+            "pair": np.maximum(pair_of, 0), "has_pair": has_pair,
+        }
+        assert all(len(v) == n for v in host.values())
+        dplan = {k: torch.from_numpy(np.ascontiguousarray(v)).to(self.device) for k, v in host.items()}
+        self._dplan_epoch, self._dplan = epoch, dplan
+        return dplan
+
+    def _gather(self, images: torch.Tensor, idx, crop, flip) -> torch.Tensor:
+        """images[idx] cropped at crop (y, x) to size x size and mirrored where flip, as float in [-1, 1]: one gather."""
+        ar = self._arange
+        rows = crop[:, 0:1] + ar                                              # b x S
+        cols = crop[:, 1:2] + torch.where(flip[:, None], self.size - 1 - ar, ar)  # b x S
+        out = images[idx[:, None, None, None], self._channels[None, :, None, None], rows[:, None, :, None],
+                     cols[:, None, None, :]]
+        return out.float().div(127.5).sub(1.0)
+
+    def _device_batch(self, epoch: int, start: int, size: int) -> dict:
+        d = self.device_plan(epoch)
+        sl = slice(start, min(start + size, self.length))
+        A = self._gather(self.resident["trainA"], d["a"][sl], d["crop_a"][sl], d["flip_a"][sl])
+        B = self._gather(self.resident["trainB"], d["b"][sl], d["crop_b"][sl], d["flip_b"][sl])
+        out = {"A": A, "B": B, "paired": d["paired"][sl], "pair": None}
+        if self.mode == "unaligned" and self.cfg.implicit_pair_loss:
+            P = self._gather(self.resident["trainB"], d["pair"][sl], d["crop_a"][sl], d["flip_a"][sl])
+            out["pair"] = torch.where(d["has_pair"][sl][:, None, None, None], P, torch.zeros((), device=P.device))
+        return out
+
     # ----- images ----------------------------------------------------------------------------------
     def _resized(self, split: str, name: str, size: int) -> np.ndarray:
         return self._resized_path(self.comp.path(split, name), size)
@@ -181,10 +278,7 @@ class TrainData:
         key = (str(path), size)
         arr = self._cache.get(key)
         if arr is None:
-            img = load_rgb(path)
-            if img.size != (size, size):
-                img = img.resize((size, size), Image.BICUBIC)  # the reference resizes with bicubic
-            arr = np.asarray(img, dtype=np.uint8)
+            arr = _decode(path, size)
             if self._cache_bytes + arr.nbytes <= CACHE_BYTES:  # small compositions stay in memory
                 self._cache[key] = arr
                 self._cache_bytes += arr.nbytes
@@ -221,6 +315,14 @@ class TrainData:
             else:
                 b_of_a.append(None)
         return a, b, b_of_a
+
+
+def _decode(path: Path, size: int) -> np.ndarray:
+    """The image at ``path`` as uint8 size x size x 3 (bicubic resize, as the reference)."""
+    img = load_rgb(path)
+    if img.size != (size, size):
+        img = img.resize((size, size), Image.BICUBIC)
+    return np.asarray(img, dtype=np.uint8)
 
 
 def to_tensor(arr: np.ndarray) -> torch.Tensor:

@@ -193,7 +193,7 @@ def train(composition_dir, run_dir, config: TrainConfig | None = None,
         # Data, then the model, built from the seeded RNGs so a fresh run is a function of the seed.
         _seed_everything(cfg.seed)
         Model = MODELS[cfg.model]
-        data = TrainData(composition_dir, cfg, Model.data_mode)
+        data = TrainData(composition_dir, cfg, Model.data_mode, device=device)
         model = Model(cfg, device)
         per_epoch = data.iters_per_epoch()
         total = cfg.max_iters or (cfg.n_epochs + cfg.n_epochs_decay) * per_epoch
@@ -231,6 +231,8 @@ def train(composition_dir, run_dir, config: TrainConfig | None = None,
             log(f"start {cfg.model} on {Path(composition_dir).name}: {data.length} samples per epoch, "
                 f"{per_epoch} iterations per epoch, {total} iterations, device {describe(device)}")
         del state  # free the checkpoint's tensors before training
+        if data.note:
+            log(data.note)
 
         sample_a, sample_b, sample_b_of_a = data.sample_images(cfg.n_samples)
         status = write_status(run, state="running", progress=it / total, iteration=it, total=total, epoch=epoch,
@@ -251,6 +253,25 @@ def train(composition_dir, run_dir, config: TrainConfig | None = None,
             rows = model.sample_rows(sample_a, sample_b, sample_b_of_a)
             _save_grid(rows, run / "samples" / f"iter_{it:06d}.png")
 
+        # The losses of each iteration stay on the device until a log step or a checkpoint reads them back in one
+        # transfer (a step never waits for the GPU); they are then summed into ``accum`` as Python floats in
+        # iteration order, so the sums are the same whenever they are read.
+        pending: list = []
+        losses: dict = {}
+
+        def flush() -> dict:
+            """Add the pending losses to accum; returns the newest iteration's losses as floats."""
+            nonlocal pending
+            if not pending:
+                return losses
+            keys = [k for step_losses in pending for k in step_losses]
+            values = torch.stack([v.float() for step_losses in pending for v in step_losses.values()]).tolist()
+            for k, v in zip(keys, values):
+                accum["sums"][k] = accum["sums"].get(k, 0.0) + v
+            last = dict(zip(keys[len(keys) - len(pending[-1]):], values[len(values) - len(pending[-1]):]))
+            pending = []
+            return last
+
         session_start, session_it0 = time.time(), it
         interval_start, interval_it0 = time.time(), it
         stopped = False
@@ -260,15 +281,14 @@ def train(composition_dir, run_dir, config: TrainConfig | None = None,
             n = min(cfg.batch_size, data.length - index)
             batch = data.batch(epoch, index, n)
             index += n
-            losses = model.optimize(batch)
+            pending.append(model.train_step(batch))
             model.step_schedule()
             it += 1
-            for k, v in losses.items():
-                accum["sums"][k] = accum["sums"].get(k, 0.0) + v
             accum["count"] += 1
             stopped = bool(should_stop and should_stop())
 
             if it % cfg.log_every == 0 or it == total or stopped:
+                losses = flush()
                 now = time.time()
                 speed = (it - interval_it0) / max(now - interval_start, 1e-9)
                 session_speed = (it - session_it0) / max(now - session_start, 1e-9)
@@ -285,6 +305,7 @@ def train(composition_dir, run_dir, config: TrainConfig | None = None,
                 if progress:
                     progress(dict(status, losses=losses, lr=model.lr))
             if it % cfg.save_every == 0 or it == total or stopped:
+                losses = flush()
                 save()
             if it % cfg.sample_every == 0 or it == total:
                 sample()

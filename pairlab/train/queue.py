@@ -216,6 +216,19 @@ def format_eta(seconds) -> str:
     return f"{seconds // 60}m{seconds % 60:02d}s"
 
 
+def resolve_composition(composition) -> Path:
+    """A composition given by name (under the workspace's compositions/) or by path (under an allowed root)."""
+    text = str(composition or "").strip()
+    if not text:
+        raise UserError("Choose a composition first.")
+    named = workspace.sub("compositions") / workspace.safe_name(text)
+    if "/" not in text and os.sep not in text and named.name == text:
+        if not named.is_dir():
+            raise UserError(f"There is no composition named '{text}'.")
+        return named.resolve()
+    return workspace.check_allowed(text)
+
+
 # ----- the queue ------------------------------------------------------------------------------------------
 class Queue:
     """The persistent run queue of one workspace (``runs/`` by default). Cheap to create; state is on disk."""
@@ -285,6 +298,14 @@ class Queue:
 
         return read_status(folder)
 
+    def _wait_dead(self, proc: dict, timeout: float) -> bool:
+        deadline = time.time() + timeout
+        while self._alive(proc):
+            if time.time() > deadline:
+                return False
+            time.sleep(0.05)
+        return True
+
     def _alive(self, proc: dict | None) -> bool:
         """Is the process recorded in proc.json still the one we started, and running?"""
         if not proc or not proc.get("pid"):
@@ -302,15 +323,7 @@ class Queue:
 
     # ----- submitting -----------------------------------------------------------------------------------
     def _composition_path(self, composition) -> Path:
-        text = str(composition or "").strip()
-        if not text:
-            raise UserError("Choose a composition first.")
-        named = workspace.sub("compositions") / workspace.safe_name(text)
-        if "/" not in text and os.sep not in text and named.name == text:
-            if not named.is_dir():
-                raise UserError(f"There is no composition named '{text}'.")
-            return named.resolve()
-        return workspace.check_allowed(text)
+        return resolve_composition(composition)
 
     def _prepare(self, composition, model: str, preset: str, overrides=None, seed: int | None = None,
                  name: str | None = None) -> dict:
@@ -533,17 +546,16 @@ class Queue:
                 raise UserError(f"Run {run_id} was started from the command line; stop it there with Ctrl+C.")
             self.tick()  # settle a process that just ended
             proc = self._proc(folder)
+            state = self._status(folder).get("state")
+            if state in FINAL:  # its process, if any, is only exiting
+                raise UserError(f"Run {run_id} is not running (it is {state}).")
             if self._alive(proc):
                 if not proc.get("stop_requested_at"):
                     proc = dict(proc, stop_requested_at=time.time())
                     workspace.write_json_atomic(folder / "proc.json", proc)
                 _signal_group(int(proc["pid"]), signal.SIGTERM)
-            else:
-                state = self._status(folder).get("state")
-                if state == "queued":
-                    write_status(folder, state="stopped", message="Stopped before it started.", eta_s=None)
-                elif proc is None:
-                    raise UserError(f"Run {run_id} is not running (it is {state}).")
+            elif state == "queued":
+                write_status(folder, state="stopped", message="Stopped before it started.", eta_s=None)
         if wait > 0:
             self.wait(run_id, FINAL, timeout=wait)
         return self.info(run_id)
@@ -561,7 +573,10 @@ class Queue:
 
         with self._locked():
             folder = self.run_dir(run_id)
-            if self._alive(self._proc(folder)):
+            proc = self._proc(folder)
+            if self._alive(proc) and (proc.get("stop_requested_at") or self._status(folder).get("state") in FINAL):
+                self._wait_dead(proc, 15)  # it is saving its last checkpoint and exiting
+            if self._alive(proc):
                 raise UserError(f"Run {run_id} is still running; stop it before you {verb} it.")
             self.tick()  # settle a process that just ended
             state = self._status(folder).get("state")
@@ -596,11 +611,8 @@ class Queue:
             folder = self.run_dir(run_id)
             proc = self._proc(folder)
             if self._alive(proc):
-                pid = int(proc["pid"])
-                _signal_group(pid, signal.SIGKILL)
-                deadline = time.time() + 10
-                while self._alive(proc) and time.time() < deadline:
-                    time.sleep(0.05)
+                _signal_group(int(proc["pid"]), signal.SIGKILL)
+                self._wait_dead(proc, 10)
             elif self._job(folder) is None and self._status(folder).get("state") == "running":
                 status = self._status(folder)
                 if time.time() - float(status.get("updated") or 0) < 120:

@@ -1,0 +1,353 @@
+"""Evaluate runs: translate (cached), compute every available metric, write ``metrics.json`` per run, make tables.
+
+``evaluate_runs(run_dirs, metrics=None, ...)`` returns one result dict per (run, direction):
+
+    {"run": path, "name": run id, "ok": bool, "error": one sentence or None, "direction": "AtoB",
+     "checkpoint": {"file", "sha1", "iteration"}, "image_size": 64, "model": "cyclegan", "composition": name,
+     "task": "eyeglasses", "alpha": measured alpha, "recipe": {...}, "config": {...}, "seed": run seed,
+     "outputs": cache folder, "reused_outputs": bool, "seconds": evaluation time,
+     "metrics": {name: {"mean", "ci_low", "ci_high", "n", "label", "lower_is_better", "note"?}},
+     "unavailable": {name: one sentence}, "info": {"identity_encoder": {...}, "attribute_classifier": {...}}}
+
+A run that cannot be evaluated (no checkpoints, a corrupt checkpoint, a vanished composition, a different image size
+or task from the rest of the comparison) gets ``ok: False`` and its sentence; the others are still evaluated.
+
+``metrics.json`` in the run folder holds, per direction, the checkpoint evaluated and each metric's summary (and the
+unavailable metrics with their reasons); ``metrics_per_image.json`` holds the per-image values behind them.
+Evaluating again with the same checkpoint merges new metrics into the file; a new checkpoint replaces it.
+"""
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+
+from .. import workspace
+from ..errors import UserError
+from . import stats
+from .metrics import EvalContext, get_metrics
+from .outputs import OutputSet, resolve_run, run_composition, run_config, translate_test_set
+
+METRICS_FILE = "metrics.json"
+PER_IMAGE_FILE = "metrics_per_image.json"
+# Config fields that do not change what a run learns (ignored when grouping runs that differ only by seed).
+MACHINERY = {"seed", "device", "threads", "deterministic", "save_every", "keep_last", "keep_every", "sample_every",
+             "log_every", "n_samples"}
+
+
+def _directions(direction) -> list[str]:
+    if direction in (None, "", "AtoB"):
+        return ["AtoB"]
+    if direction == "BtoA":
+        return ["BtoA"]
+    if direction == "both":
+        return ["AtoB", "BtoA"]
+    raise UserError(f"Direction must be AtoB, BtoA or both, got {direction!r}.")
+
+
+def _describe_run(run) -> dict:
+    """What a run is (for grouping and checks) without translating; raises UserError with one sentence."""
+    run_dir = resolve_run(run)
+    cfg = run_config(run_dir)
+    comp = run_composition(run_dir)
+    try:
+        manifest = json.loads((comp / "manifest.json").read_text())
+    except (OSError, ValueError):
+        manifest = {}
+    return {"run": str(run_dir), "name": run_dir.name, "model": cfg.get("model"), "image_size": cfg.get("image_size"),
+            "config": cfg, "seed": cfg.get("seed"), "composition": comp.name, "composition_path": str(comp),
+            "task": manifest.get("task"), "domains": manifest.get("domains"), "alpha": manifest.get("alpha"),
+            "recipe": manifest.get("recipe"), "source_fingerprint": (manifest.get("source") or {}).get("fingerprint"),
+            "manifest": manifest}
+
+
+def _blank(run, direction: str, error: str | None = None) -> dict:
+    name = Path(str(run)).name
+    return {"run": str(run), "name": name, "ok": error is None, "error": error, "direction": direction,
+            "metrics": {}, "unavailable": {}, "info": {}}
+
+
+def evaluate_output_set(outputs: OutputSet, metrics=None, progress=None, device: str = "auto",
+                        identity: str = "auto", manifest: dict | None = None, n_boot: int = 2000) -> dict:
+    """Compute metrics on one output set: {"metrics", "unavailable", "per_image", "info", "notes"}."""
+    progress = progress or (lambda f, m: None)
+    ctx = EvalContext(outputs, manifest=manifest, device=device, progress=lambda f, m: progress(None, m),
+                      identity=identity)
+    chosen = get_metrics(metrics)
+    result = {"metrics": {}, "unavailable": {}, "per_image": {}, "timings": {}}
+    for i, metric in enumerate(chosen):
+        ok, why = metric.available(ctx)
+        if not ok:
+            result["unavailable"][metric.name] = why
+            continue
+        progress(i / len(chosen), f"Computing {metric.label}")
+        t0 = time.time()
+        try:
+            values = np.asarray(metric.compute(ctx), dtype=np.float64)
+        except UserError as exc:
+            result["unavailable"][metric.name] = f"{metric.label} is unavailable: {str(exc).rstrip('.')}."
+            continue
+        summary = stats.summarize(values, n_boot=n_boot, reduce=metric.reduce)
+        summary.update({"label": metric.label, "lower_is_better": metric.lower_is_better})
+        if metric.name in ctx.notes:
+            summary["note"] = ctx.notes[metric.name]
+        result["metrics"][metric.name] = summary
+        result["timings"][metric.name] = round(time.time() - t0, 3)
+        if values.ndim == 1:
+            result["per_image"][metric.name] = [None if not math.isfinite(v) else float(v) for v in values]
+    result["info"] = ctx.info
+    progress(1.0, "Metrics done")
+    return result
+
+
+def _check_comparable(described: list[dict]) -> dict[str, str]:
+    """Runs whose image size or task differs from the comparison's majority: {run: one sentence}."""
+    ok = [d for d in described if "error" not in d]
+    if len(ok) < 2:
+        return {}
+    size = Counter(d["image_size"] for d in ok).most_common(1)[0][0]
+    task = Counter(str(d["task"]) for d in ok).most_common(1)[0][0]
+    problems = {}
+    for d in ok:
+        if d["image_size"] != size:
+            problems[d["run"]] = (f"Run {d['name']} translates at {d['image_size']}x{d['image_size']} while the other "
+                                  f"runs use {size}x{size}, so it cannot be compared with them; evaluate it separately.")
+        elif str(d["task"]) != task:
+            problems[d["run"]] = (f"Run {d['name']} was trained for the {d['task']} task while the other runs do "
+                                  f"{task}, so it cannot be compared with them; evaluate it separately.")
+    return problems
+
+
+def evaluate_runs(run_dirs, metrics=None, progress=None, checkpoint="latest", direction="AtoB",
+                  device: str = "auto", identity: str = "auto", write: bool = True) -> list[dict]:
+    """Evaluate runs side by side (see the module doc); one result dict per (run, direction)."""
+    progress = progress or (lambda f, m: None)
+    get_metrics(metrics)  # unknown metric names fail before any work
+    directions = _directions(direction)
+    run_dirs = list(run_dirs)
+    if not run_dirs:
+        raise UserError("Choose at least one run to evaluate.")
+    described = []
+    for run in run_dirs:
+        try:
+            described.append(_describe_run(run))
+        except UserError as exc:
+            described.append({"run": str(run), "name": Path(str(run)).name, "error": str(exc)})
+    problems = _check_comparable(described)
+    results = []
+    jobs = [(d, dr) for d in described for dr in directions]
+    for j, (d, dr) in enumerate(jobs):
+        base, span = j / len(jobs), 1.0 / len(jobs)
+
+        def report(f, m, base=base, span=span, name=d["name"]):
+            progress(base + span * max(0.0, min(1.0, f)) if f is not None else base, f"{name}: {m}")
+
+        if "error" in d or d["run"] in problems:
+            results.append(_blank(d["run"], dr, d.get("error") or problems[d["run"]]))
+            continue
+        t0 = time.time()
+        try:
+            outputs = translate_test_set(d["run"], checkpoint, dr,
+                                         progress=lambda f, m: report(0.3 * f, m), device=device)
+            res = evaluate_output_set(outputs, metrics, lambda f, m: report(None if f is None else 0.3 + 0.7 * f, m),
+                                      device, identity, d["manifest"])
+        except UserError as exc:
+            results.append(_blank(d["run"], dr, str(exc)))
+            continue
+        row = {k: v for k, v in d.items() if k != "manifest"}
+        row.update({"ok": True, "error": None, "direction": dr, "checkpoint": outputs.checkpoint,
+                    "image_size": outputs.image_size, "outputs": str(outputs.folder), "reused_outputs": outputs.reused,
+                    "n_test": len(outputs), "n_truth": outputs.n_truth, "metrics": res["metrics"],
+                    "unavailable": res["unavailable"], "info": res["info"], "timings": res["timings"],
+                    "seconds": round(time.time() - t0, 3)})
+        if write:
+            _write_metrics(Path(d["run"]), row, outputs, res["per_image"])
+        results.append(row)
+    progress(1.0, "Evaluation done")
+    return results
+
+
+def _write_metrics(run_dir: Path, row: dict, outputs: OutputSet, per_image: dict) -> None:
+    path = run_dir / METRICS_FILE
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        data = {}
+    entry = {k: row[k] for k in ("direction", "checkpoint", "image_size", "n_test", "n_truth", "metrics",
+                                  "unavailable", "info", "outputs")}
+    entry["evaluated"] = time.time()
+    old = (data.get("directions") or {}).get(row["direction"])
+    if old and old.get("checkpoint", {}).get("sha1") == row["checkpoint"]["sha1"]:
+        merged_metrics = dict(old.get("metrics", {}), **entry["metrics"])
+        merged_unavail = {k: v for k, v in dict(old.get("unavailable", {}), **entry["unavailable"]).items()
+                          if k not in entry["metrics"]}
+        entry["metrics"], entry["unavailable"] = merged_metrics, merged_unavail
+        entry["info"] = dict(old.get("info", {}), **entry["info"])
+    directions = {dr: e for dr, e in (data.get("directions") or {}).items()
+                  if e.get("checkpoint", {}).get("sha1") == row["checkpoint"]["sha1"]}
+    directions[row["direction"]] = entry
+    data = {"format": "pairlab-metrics-1", "run": run_dir.name, "composition": row.get("composition"),
+            "model": row.get("model"), "seed": row.get("seed"), "alpha": row.get("alpha"), "directions": directions}
+    workspace.write_json_atomic(path, data)
+    # per-image values
+    pi_path = run_dir / PER_IMAGE_FILE
+    try:
+        pdata = json.loads(pi_path.read_text())
+    except (OSError, ValueError):
+        pdata = {}
+    pentry = {"checkpoint": row["checkpoint"]["sha1"], "names": [it.name for it in outputs.items], "values": per_image}
+    old = pdata.get(row["direction"])
+    if old and old.get("checkpoint") == pentry["checkpoint"] and old.get("names") == pentry["names"]:
+        pentry["values"] = dict(old.get("values", {}), **per_image)
+    pdata = {dr: e for dr, e in pdata.items() if isinstance(e, dict) and e.get("checkpoint") == pentry["checkpoint"]}
+    pdata[row["direction"]] = pentry
+    workspace.write_json_atomic(pi_path, pdata)
+
+
+def read_metrics(run_dir) -> dict | None:
+    """A run's metrics.json, or None when it has not been evaluated."""
+    try:
+        return json.loads((Path(run_dir) / METRICS_FILE).read_text())
+    except (OSError, ValueError):
+        return None
+
+
+# ================================================================================ seeds
+def group_key(result: dict) -> tuple:
+    """Runs that differ only by seed (run seed and recipe seed) share this key."""
+    cfg = {k: v for k, v in (result.get("config") or {}).items() if k not in MACHINERY}
+    recipe = {k: v for k, v in (result.get("recipe") or {}).items() if k != "seed"}
+    return (json.dumps(cfg, sort_keys=True), json.dumps(recipe, sort_keys=True), result.get("source_fingerprint"),
+            result.get("direction"), result.get("image_size"))
+
+
+def aggregate_seeds(results: list[dict]) -> list[dict]:
+    """Groups of successfully evaluated runs that differ only by seed, each metric aggregated over seeds with
+    ``stats.seed_summary`` (mean of the seed means; 95% t-interval of the seed means)."""
+    groups: dict[tuple, list[dict]] = {}
+    for r in results:
+        if r.get("ok"):
+            groups.setdefault(group_key(r), []).append(r)
+    out = []
+    for members in groups.values():
+        first = members[0]
+        names = [m for m in first["metrics"] if all(m in r["metrics"] for r in members)]
+        label = _group_label(first)
+        out.append({"name": label, "runs": [r["name"] for r in members], "seeds": [r.get("seed") for r in members],
+                    "direction": first["direction"], "alpha": first.get("alpha"), "model": first.get("model"),
+                    "composition": first.get("composition"), "recipe": first.get("recipe"), "ok": True, "error": None,
+                    "metrics": {m: dict(stats.seed_summary([r["metrics"][m] for r in members]),
+                                        label=first["metrics"][m].get("label"),
+                                        lower_is_better=first["metrics"][m].get("lower_is_better"))
+                                for m in names},
+                    "unavailable": dict(first.get("unavailable", {}))})
+    return out
+
+
+def _group_label(r: dict) -> str:
+    recipe = r.get("recipe") or {}
+    if recipe:
+        from ..data.recipes import Recipe
+
+        try:
+            short = Recipe.from_dict(dict(recipe, seed=0)).short_name().rsplit("-s0", 1)[0]
+        except UserError:
+            short = r.get("composition", "?")
+    else:
+        short = r.get("composition", "?")
+    return f"{r.get('model')} {short}"
+
+
+# ================================================================================ tables
+def metrics_table(results: list[dict], metrics=None, ci: bool = True) -> tuple[list[str], list[list[str]]]:
+    """(headers, rows) of strings: one row per result, one column per metric ("mean [low, high]")."""
+    names = [m.name for m in get_metrics(metrics)] if metrics else []
+    if not names:
+        seen = []
+        for r in results:
+            for m in list(r.get("metrics", {})):
+                if m not in seen:
+                    seen.append(m)
+        from .metrics import REGISTRY
+
+        names = [m for m in REGISTRY if m in seen] + [m for m in seen if m not in REGISTRY]
+    labels = {}
+    for r in results:
+        for m, s in r.get("metrics", {}).items():
+            labels.setdefault(m, s.get("label", m))
+    arrows = {}
+    for r in results:
+        for m, s in r.get("metrics", {}).items():
+            lib = s.get("lower_is_better")
+            arrows.setdefault(m, "" if lib is None else (" ↓" if lib else " ↑"))
+    headers = ["run", "dir", "alpha"] + [f"{labels.get(m, m)}{arrows.get(m, '')}" for m in names]
+    rows = []
+    for r in results:
+        alpha = r.get("alpha")
+        row = [r.get("name", "?"), r.get("direction", ""), "" if alpha is None else f"{alpha:.2f}"]
+        if not r.get("ok", True):
+            row.append(f"error: {r.get('error')}")
+            row += [""] * (len(names) - 1)
+            rows.append(row)
+            continue
+        for m in names:
+            s = r.get("metrics", {}).get(m)
+            row.append(_cell(s, ci) if s else "n/a")
+        rows.append(row)
+    return headers, rows
+
+
+def _fmt(v) -> str:
+    if v is None:
+        return "nan"
+    a = abs(v)
+    if a != 0 and (a < 1e-3 or a >= 1e4):
+        return f"{v:.3e}"
+    return f"{v:.4f}"
+
+
+def _cell(s: dict, ci: bool) -> str:
+    if s.get("mean") is None:
+        return "nan"
+    text = _fmt(s["mean"])
+    if ci and s.get("ci_low") is not None:
+        text += f" [{_fmt(s['ci_low'])}, {_fmt(s['ci_high'])}]"
+    return text
+
+
+def format_table(results: list[dict], metrics=None, ci: bool = True) -> str:
+    """A plain-text table, then the notes: unavailable metrics (why), encoders used, errors."""
+    headers, rows = metrics_table(results, metrics, ci)
+    ok_rows = [r for r, res in zip(rows, results) if res.get("ok", True)]
+    widths = [max([len(h)] + [len(r[i]) for r in ok_rows if i < len(r)]) for i, h in enumerate(headers)]
+    lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths))]
+    lines.append("  ".join("-" * w for w in widths))
+    for r, res in zip(rows, results):
+        if not res.get("ok", True):  # the error sentence runs on past the metric columns
+            lines.append("  ".join(c.ljust(w) for c, w in zip(r[:3], widths[:3])) + "  " + r[3] if len(r) > 3
+                         else "  ".join(r))
+            continue
+        lines.append("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip())
+    notes = []
+    for r in results:
+        for m, s in r.get("metrics", {}).items():
+            if s.get("note") and f"{s['label']}: {s['note']}" not in notes:
+                notes.append(f"{s['label']}: {s['note']}")
+    reasons = []
+    for r in results:
+        for m, why in r.get("unavailable", {}).items():
+            if why not in reasons:
+                reasons.append(why)
+    if notes:
+        lines += ["", "encoders:"] + [f"  {n}" for n in notes]
+    if reasons:
+        lines += ["", "unavailable:"] + [f"  {w}" for w in reasons]
+    intervals = {s.get("interval") for r in results for s in r.get("metrics", {}).values() if s.get("interval")}
+    if ci:
+        lines += ["", "intervals: " + ("; ".join(sorted(intervals)) if intervals else
+                                       "95% percentile bootstrap over test images (2000 resamples)")]
+    return "\n".join(lines)

@@ -1,0 +1,255 @@
+"""User study tab: design and freeze a blind preference study, hand out its link, read Table 6 and export.
+
+Thin: freezing is ``pairlab.study.plan.freeze`` on candidates from ``pairlab.study.sources``; the results are
+``pairlab.study.export.study_results``; the participant page itself is served apart (``pairlab.ui.participant``).
+"""
+from __future__ import annotations
+
+import math
+import time
+
+import gradio as gr
+import plotly.graph_objects as go
+
+from .. import workspace
+from ..errors import UserError
+from ..study import plan as plan_mod
+from ..study import sources
+from ..study.export import export_study, study_results
+from ..study.store import VoteStore
+from .common import friendly, progress_adapter
+from .participant import public_base_url
+
+STUDY_COLUMNS = ["study_id", "title", "state", "runs", "samples", "trials_per_participant", "participants", "finished", "votes"]
+PAIR_COLUMNS = ["row", "column", "row_wins", "decisive", "rate", "ci_low", "ci_high", "p_value", "both_rate", "neither_rate", "votes"]
+BT_COLUMNS = ["rank", "run", "score", "ci_low", "ci_high", "rank_low", "rank_high"]
+PARTICIPANT_COLUMNS = ["participant", "code", "votes", "trials", "finished", "consistency", "catch_pass", "median_client_ms", "median_server_ms"]
+
+
+def _r(x, digits=3):
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return None
+    return round(x, digits) if isinstance(x, float) else x
+
+
+def run_choices() -> list[str]:
+    return [r["name"] for r in sources.finished_runs()]
+
+
+def studies_table():
+    rows = plan_mod.list_studies()
+    return [[r[c] for c in STUDY_COLUMNS] for r in rows], [r["study_id"] for r in rows]
+
+
+def study_link(study_id: str) -> str:
+    return f"{public_base_url()}/study/{study_id}"
+
+
+def parse_labels(text: str, n: int) -> list[str] | None:
+    labels = [t.strip() for t in (text or "").split(",") if t.strip()]
+    if not labels:
+        return None
+    if len(labels) != n:
+        raise UserError(f"Give one label per chosen run ({n} runs, {len(labels)} labels), separated by commas.")
+    return labels
+
+
+def parse_folders(text: str) -> dict[str, str]:
+    out = {}
+    for line in (text or "").splitlines():
+        if not line.strip():
+            continue
+        label, sep, folder = line.partition("=")
+        if not sep or not label.strip() or not folder.strip():
+            raise UserError("Write one 'label = folder' per line for the output folders.")
+        out[label.strip()] = str(workspace.check_allowed(folder.strip()))
+    return out
+
+
+def make_design(title, task, question, a_left, a_right, a_both, a_neither, instructions, count, seed, picked,
+                comparisons, per, repeats, catch) -> plan_mod.StudyDesign:
+    try:
+        return plan_mod.StudyDesign(
+            title=title, task=task, question=question, answers=(a_left, a_right, a_both, a_neither),
+            instructions=instructions, sample_count=int(count), sample_seed=int(seed),
+            samples=tuple(s.strip() for s in (picked or "").replace("\n", ",").split(",") if s.strip()),
+            comparisons=tuple(comparisons or ()), trials_per_participant=int(per), repeats=int(repeats),
+            catch_trials=int(catch), seed=int(seed)).validate()
+    except (TypeError, ValueError):
+        raise UserError("Please fill every number field of the study with a whole number.")
+
+
+def bt_figure(rows: list[dict]) -> go.Figure:
+    fig = go.Figure()
+    rows = list(reversed(rows))  # best on top
+    have_ci = rows and not math.isnan(rows[0]["ci_low"])
+    fig.add_trace(go.Scatter(
+        x=[r["score"] for r in rows], y=[f"{r['rank']}. {r['run']}" for r in rows], mode="markers",
+        marker=dict(size=12, color="#2f6fdb"),
+        error_x=dict(type="data", symmetric=False, array=[r["ci_high"] - r["score"] for r in rows],
+                     arrayminus=[r["score"] - r["ci_low"] for r in rows]) if have_ci else None,
+        hovertemplate="%{y}: %{x:.3f}<extra></extra>"))
+    fig.add_vline(x=0, line_dash="dot", line_color="#999")
+    fig.update_layout(title="Bradley-Terry log-strength (95% bootstrap interval over participants)", height=120 + 45 * len(rows),
+                      margin=dict(l=10, r=10, t=50, b=30), xaxis_title="log-strength (0 = average)")
+    return fig
+
+
+def results_view(study_id: str, drop_failed_catch: bool):
+    if not study_id:
+        raise UserError("Choose a study first.")
+    res = study_results(study_id, min_catch_pass=1.0 if drop_failed_catch else None)
+    matrix = res["matrix"]
+    pairs = [[_r(p[c], 4 if c == "p_value" else 3) for c in PAIR_COLUMNS] for p in res["pairs"]]
+    bt = [[_r(r[c]) for c in BT_COLUMNS] for r in res["bradley_terry"]]
+    parts = [[_r(p[c], 2) for c in PARTICIPANT_COLUMNS] for p in res["participants"]]
+
+    def f(x, d=3):
+        return "n/a" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.{d}f}"
+
+    summary = (f"**{res['title']}** (`{study_id}`, {res['state']}) — {res['n_participants']} participants, "
+               f"{res['n_votes']} votes ({res['n_preference_votes']} counted for preferences)"
+               + (f", {len(res['excluded'])} participants dropped for failed catch trials" if res["excluded"] else "")
+               + f"  \nconsistency on repeated trials **{f(res['consistency'])}** ({res['repeats']} repeats) · "
+               f"catch-trial pass rate **{f(res['catch_pass_rate'])}** ({res['catch_trials']} catch trials) · "
+               f"median time per trial **{f(res['median_client_ms'] / 1000, 2)} s** (client), "
+               f"{f(res['median_server_ms'] / 1000, 2)} s (server)  \nparticipant link: {study_link(study_id)}")
+    table = gr.update(value=matrix[1:], headers=matrix[0])
+    return summary, table, pairs, bt_figure(res["bradley_terry"]), bt, parts
+
+
+def build_tab():
+    with gr.Tab("User study", id="study"):
+        gr.Markdown("A blind **task-completion preference study** (paper 000, Table 6): participants see the source "
+                    "image and two results (two runs, or one run and the source) and choose left, right, both or "
+                    "neither. Freeze a study to get its participant link; the participant page is served apart from "
+                    "the lab and shows nothing of the runs.")
+        gr.Markdown("### Design")
+        with gr.Row():
+            with gr.Column(scale=1):
+                runs = gr.Dropdown([], multiselect=True, label="Runs to compare (2 to 6 finished runs)", elem_id="st-runs")
+                with gr.Row():
+                    checkpoint = gr.Textbox(value="latest", label="checkpoint", scale=1)
+                    refresh_runs = gr.Button("Refresh runs", scale=1)
+                labels = gr.Textbox(label="Labels in the results, comma-separated (default: run names; never shown to participants)",
+                                    elem_id="st-labels")
+                with gr.Accordion("Or compare image folders instead of runs", open=False):
+                    folders = gr.Textbox(lines=3, label="one 'label = folder of output images' per line", elem_id="st-folders")
+                    source_dir = gr.Textbox(label="folder of the source images (same file names)", elem_id="st-source-dir")
+                    truth_dir = gr.Textbox(label="folder of ground-truth images (optional, for catch trials)", elem_id="st-truth-dir")
+                title = gr.Textbox(value="Eyeglasses removal study", label="Study title (lab only)", elem_id="st-title")
+                task = gr.Radio(["eyeglasses", "smile"], value="eyeglasses", label="Task", elem_id="st-task")
+                with gr.Row():
+                    count = gr.Number(value=20, label="test samples", precision=0, elem_id="st-count")
+                    seed = gr.Number(value=0, label="seed", precision=0, elem_id="st-seed")
+                picked = gr.Textbox(label="or hand-picked sample names (comma-separated; overrides the count)", elem_id="st-picked")
+                comparisons = gr.CheckboxGroup([("every pair of runs", "pairs"), ("each run against the source image", "vs_source")],
+                                               value=["pairs", "vs_source"], label="Comparisons", elem_id="st-comparisons")
+            with gr.Column(scale=1):
+                question = gr.Textbox(value=plan_mod.QUESTIONS["eyeglasses"], label="Question", elem_id="st-question")
+                with gr.Row():
+                    a_left = gr.Textbox(value=plan_mod.DEFAULT_ANSWERS[0], label="left", min_width=80)
+                    a_right = gr.Textbox(value=plan_mod.DEFAULT_ANSWERS[1], label="right", min_width=80)
+                    a_both = gr.Textbox(value=plan_mod.DEFAULT_ANSWERS[2], label="both", min_width=80)
+                    a_neither = gr.Textbox(value=plan_mod.DEFAULT_ANSWERS[3], label="neither", min_width=80)
+                instructions = gr.Textbox(value=plan_mod.DEFAULT_INSTRUCTIONS, lines=4, label="Instructions")
+                with gr.Row():
+                    per = gr.Number(value=0, label="trials per participant (0 = all)", precision=0, elem_id="st-per")
+                    repeats = gr.Number(value=2, label="repeated trials", precision=0, elem_id="st-repeats")
+                    catch = gr.Number(value=2, label="catch trials", precision=0, elem_id="st-catch")
+                gr.Markdown("<small>Catch trials: the ground truth T(a) against the unchanged source when the truth "
+                            "is known, else (eyeglasses) a run's output against the same output with drawn eyeglasses. "
+                            "Repeats come back later with left and right swapped.</small>")
+                freeze_btn = gr.Button("Freeze study", variant="primary", elem_id="st-freeze")
+        status = gr.Markdown("", elem_id="st-status")
+
+        gr.Markdown("### Results")
+        studies = gr.Dataframe(headers=STUDY_COLUMNS, interactive=False, elem_id="st-studies")
+        with gr.Row():
+            chosen = gr.Dropdown([], label="Study", elem_id="st-chosen", scale=3)
+            drop_failed = gr.Checkbox(False, label="drop participants who failed a catch trial", scale=2)
+            show_btn = gr.Button("Show results", variant="primary", scale=1, elem_id="st-show")
+            close_btn = gr.Button("Close / reopen", scale=1, elem_id="st-close")
+            export_btn = gr.Button("Export", scale=1, elem_id="st-export")
+        summary = gr.Markdown("", elem_id="st-summary")
+        table6 = gr.Dataframe(label="Table 6: rate at which the row was preferred over the column (decisive votes) [Wilson 95%]",
+                              interactive=False, elem_id="st-table6")
+        with gr.Row():
+            bt_plot = gr.Plot(label="Bradley-Terry ranking", elem_id="st-bt")
+            bt_table = gr.Dataframe(headers=BT_COLUMNS, interactive=False, label="Bradley-Terry", elem_id="st-bt-table")
+        pairs = gr.Dataframe(headers=PAIR_COLUMNS, interactive=False, elem_id="st-pairs",
+                             label="Every ordered pair: wins / decisive, rate, Wilson 95%, exact binomial p vs 0.5, both / neither shares")
+        participants = gr.Dataframe(headers=PARTICIPANT_COLUMNS, interactive=False, label="Participants", elem_id="st-participants")
+        files = gr.File(label="Exports", file_count="multiple", interactive=False, elem_id="st-files")
+
+        def on_task(t):
+            return plan_mod.QUESTIONS.get(t, "")
+
+        task.change(on_task, task, question)
+
+        def do_refresh():
+            rows, ids = studies_table()
+            return (gr.update(choices=run_choices()), rows, gr.update(choices=ids, value=ids[0] if ids else None))
+
+        refresh_outputs = [runs, studies, chosen]
+        refresh_runs.click(do_refresh, None, refresh_outputs)
+
+        @friendly
+        def do_freeze(run_names, label_text, ckpt, folder_text, src_dir, tr_dir, *design_args, progress=gr.Progress()):
+            design = make_design(*design_args)
+            report = progress_adapter(progress)
+            if folder_text and folder_text.strip():
+                if not src_dir or not src_dir.strip():
+                    raise UserError("Give the folder of the source images too.")
+                inputs = sources.candidates_from_folders(
+                    parse_folders(folder_text), workspace.check_allowed(src_dir),
+                    workspace.check_allowed(tr_dir) if tr_dir and tr_dir.strip() else None)
+            else:
+                run_names = run_names or []
+                if not plan_mod.MIN_CANDIDATES <= len(run_names) <= plan_mod.MAX_CANDIDATES:
+                    raise UserError("Choose 2 to 6 finished runs (or give image folders).")
+                dirs = [workspace.sub("runs") / n for n in run_names]
+                inputs = sources.candidates_from_runs(dirs, parse_labels(label_text, len(dirs)), checkpoint=ckpt or "latest",
+                                                      progress=progress_adapter(progress, 0, 0.5))
+                report = progress_adapter(progress, 0.5, 0.5)
+            sid = plan_mod.freeze(design, inputs, progress=report)
+            p = plan_mod.load_plan(sid)
+            rows, ids = studies_table()
+            link = study_link(sid)
+            msg = (f"Frozen study **{sid}** ({len(p.data['samples'])} samples, {p.data['pool_size']} distinct trials, "
+                   f"{p.data['trials_per_participant']} + {design.repeats} repeats + {len(p.data['catch'][:design.catch_trials])} "
+                   f"catch per participant; catch trials: {p.data['catch_mode'] or 'none'}).  \n"
+                   f"Participant link: [{link}]({link})")
+            return msg, rows, gr.update(choices=ids, value=sid)
+
+        design_inputs = [title, task, question, a_left, a_right, a_both, a_neither, instructions, count, seed, picked,
+                         comparisons, per, repeats, catch]
+        freeze_btn.click(do_freeze, [runs, labels, checkpoint, folders, source_dir, truth_dir] + design_inputs,
+                         [status, studies, chosen])
+
+        result_outputs = [summary, table6, pairs, bt_plot, bt_table, participants]
+        show_btn.click(friendly(results_view), [chosen, drop_failed], result_outputs)
+        chosen.input(friendly(results_view), [chosen, drop_failed], result_outputs)
+
+        @friendly
+        def do_close(study_id):
+            if not study_id:
+                raise UserError("Choose a study first.")
+            store = VoteStore.open()
+            new = "open" if store.study_state(study_id) == "closed" else "closed"
+            store.set_state(study_id, new)
+            rows, _ = studies_table()
+            return rows, f"Study **{study_id}** is now **{new}**" + (" (its link takes no more answers)." if new == "closed" else ".")
+
+        close_btn.click(do_close, chosen, [studies, status])
+
+        @friendly
+        def do_export(study_id, drop):
+            if not study_id:
+                raise UserError("Choose a study first.")
+            out = workspace.sub("cache") / "study-exports" / f"{study_id}-{time.strftime('%Y%m%d-%H%M%S')}"
+            paths = export_study(study_id, out, min_catch_pass=1.0 if drop else None)
+            return [str(p) for p in paths.values()]
+
+        export_btn.click(do_export, [chosen, drop_failed], files)
+    return {"refresh": do_refresh, "refresh_outputs": refresh_outputs, "studies": studies, "chosen": chosen}
