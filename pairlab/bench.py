@@ -70,6 +70,10 @@ def run(what: str, args) -> int:
         from .eval.bench import bench_eval
 
         result = bench_eval()
+    elif what == "votes":
+        from .study.bench import bench_votes
+
+        result = bench_votes(quiet=True)
     else:  # argparse restricts the choices
         raise ValueError(what)
     _print_tree(result)

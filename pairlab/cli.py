@@ -276,13 +276,18 @@ def build_parser() -> argparse.ArgumentParser:
     e.set_defaults(func=cmd_evaluate)
 
     b = sub.add_parser("bench", help="print performance figures", description="Benchmarks that print figures (no pass/fail).")
-    b.add_argument("what", choices=["data", "train", "eval"],
+    b.add_argument("what", choices=["data", "train", "eval", "votes"],
                    help="data: SynthFaces rendering and pseudo-eyeglasses throughput at 128x128; "
                         "train: seconds per training iteration, GFLOP/s and memory (cpu-demo-64, vanilla CycleGAN at 64 and 128); "
-                        "eval: seconds to evaluate 500 test images at 64 and 128, cold and cached")
+                        "eval: seconds to evaluate 500 test images at 64 and 128, cold and cached; "
+                        "votes: 50 concurrent participants x 40 votes through the study's HTTP interface")
     b.add_argument("--size", type=int, default=128, help="image size (default 128)")
     b.add_argument("--n", type=int, default=300, help="images per repeat (default 300)")
     b.set_defaults(func=cmd_bench)
+
+    from .study.cli import add_study_commands
+
+    add_study_commands(sub)
     return p
 
 
