@@ -63,9 +63,12 @@ def run(what: str, args) -> int:
     if what == "data":
         result = bench_data(size=args.size, n=args.n)
     elif what == "train":
-        from .train.bench import bench_train
+        from .train import bench as train_bench
 
-        result = bench_train()
+        result = train_bench.bench_train()
+        if hasattr(train_bench, "format_report"):
+            print(train_bench.format_report(result))
+            return 0
     elif what == "eval":
         from .eval.bench import bench_eval
 

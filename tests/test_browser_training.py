@@ -81,7 +81,7 @@ def test_training_tab_launch_watch_stop_resume(tmp_path, monkeypatch):
             assert iteration(page) == stopped_at
             page.locator("#tr-curves .js-plotly-plot .scatterlayer .trace").first.wait_for()
             # Clicking a row of the table selects that run.
-            page.locator("#tr-table tbody tr").first.locator("td").nth(2).click()
+            page.locator("#tr-table [role=gridcell]", has_text="cyclegan").first.click()
             wait_for(lambda: page.locator("#tr-run input").input_value() == run_dir.name, timeout=20,
                      what="row selection")
 

@@ -63,7 +63,6 @@ def test_identity_encoder_separates_held_out_identities(lab_ws):
     assert meta["verification_accuracy"] >= 0.8, meta
     # trained to be invariant to the attributes: a toggle moves the embedding far less than a new photo does
     assert meta["mean_sq_dist_toggle"] < 0.5 * meta["mean_sq_dist_same"] < meta["mean_sq_dist_different"]
-    assert meta["train_seconds"] < 60
     emb = lab_ws["enc"].embed(np.zeros((3, 64, 64, 3), np.uint8))
     assert emb.shape == (3, 64) and np.allclose(np.linalg.norm(emb, axis=1), 1.0, atol=1e-4)
 

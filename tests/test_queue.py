@@ -280,3 +280,51 @@ def test_runs_cli(comps, queues, home, capsys):
     assert "is not running" in capsys.readouterr().err
     assert cli.main(["runs", "delete", run_id]) == 0
     assert not (home / "runs" / run_id).exists()
+
+
+def test_train_cli_in_the_foreground(comps, home, capsys):
+    code = cli.main(["train", comps["unpaired"], "--model", "cyclegan", "--preset", "cpu-demo-64", "--set", TINY,
+                     "--set", "max_iters=3", "--seed", "2", "--name", "fg"])
+    out = capsys.readouterr().out
+    assert code == 0 and "Run fg is done at iteration 3/3" in out
+    assert (home / "runs" / "fg" / "checkpoints" / "latest.pt").exists()
+    # The queue lists foreground runs too, and can resume them (here: nothing left to do, it is done).
+    q = Queue(cpu_slots=1)
+    (info,) = q.list_runs()
+    assert info["id"] == "fg" and info["state"] == "done" and info["preset"] == "(command line)"
+    from pairlab.train.loop import write_status
+
+    write_status(home / "runs" / "fg", state="failed", error="Something broke.")  # as if it had crashed
+    q.retry("fg")  # the queue adopts the foreground run (job.json from its config.json and run.json)
+    info = q.wait("fg", ("done", "failed"), timeout=90)
+    assert info["state"] == "done" and info["iteration"] == 3, info
+    assert json.loads((home / "runs" / "fg" / "job.json").read_text())["config"]["max_iters"] == 3
+    # Bad input from the command line: one sentence, exit code 2.
+    assert cli.main(["train", comps["unpaired"], "--model", "pix2pix", "--set", TINY]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: pix2pix needs explicit pairs") and len(err.splitlines()) == 1
+
+
+def test_gpu_slots_pin_one_gpu_each(comps, monkeypatch, tmp_path):
+    """Without a GPU here, pretend two CUDA devices: slots per GPU, CUDA_VISIBLE_DEVICES pinning, cuda:N requests."""
+    import torch
+
+    from pairlab.train import queue as queue_mod
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    slots = queue_mod.detect_slots(cpu_slots=1, gpu_slots=2)
+    assert [s.id for s in slots] == ["cuda:0/0", "cuda:0/1", "cuda:1/0", "cuda:1/1", "cpu/0"]
+    assert [s.env["CUDA_VISIBLE_DEVICES"] for s in slots] == ["0", "0", "1", "1", ""]
+    assert queue_mod.default_kind(slots) == "cuda"
+    q = Queue(root=tmp_path / "runs-gpu", cpu_slots=1, gpu_slots=2)
+    job = q._prepare(comps["paired"], "cyclegan", "cpu-demo-64", TINY + ", device=cuda:1", 0)
+    assert job["device_request"] == "cuda:1" and job["config"]["device"] == "cuda"  # pinned: cuda inside the worker
+    assert q._free_slot(job, set(), "cuda").id == "cuda:1/0"
+    assert q._free_slot(job, {"cuda:1/0", "cuda:1/1"}, "cuda") is None
+    auto = q._prepare(comps["paired"], "cyclegan", "cpu-demo-64", TINY, 0)
+    assert q._free_slot(auto, {"cuda:0/0"}, "cuda").id == "cuda:0/1"
+    cpu = q._prepare(comps["paired"], "cyclegan", "cpu-demo-64", TINY + ", device=cpu", 0)
+    assert q._free_slot(cpu, set(), "cuda").id == "cpu/0"
+    monkeypatch.setenv("PAIRLAB_GPU_SLOTS", "3")
+    assert len([s for s in queue_mod.detect_slots() if s.kind == "cuda"]) == 6

@@ -200,6 +200,11 @@ def format_report(result: dict) -> str:
             load = f"{c['load_avg']:.1f}" if c.get("load_avg") is not None else "-"
             lines.append(f"  {name:<22}{c['s_per_iter']:>9.3f}{c['its_per_s']:>9.2f}{c['gflop_per_iter']:>10.1f}"
                          f"{c['gflops']:>9.1f}{100 * c['fraction_of_peak']:>8.1f}%{c['peak_memory_mb']:>13.0f}{load:>6}")
+    loads = [c.get("load_avg") or 0 for e in result["devices"].values() for c in e["cases"].values()]
+    if loads and max(loads) > result["threads"] + 0.5:
+        lines.append("")
+        lines.append(f"warning: the load average reached {max(loads):.1f} on {result['threads']} threads: other processes "
+                     "competed for the CPU, so these figures are low; run again on a quiet machine.")
     lines.append("")
     lines.append("GFLOP/it: FlopCounterMode over one full step (forward + backward of all generators and "
                  "discriminators); of peak: against the highest matmul peak measured next to the case. "

@@ -12,6 +12,10 @@ A run is a folder:
 ``train(..., resume=True)`` continues from the newest readable checkpoint. With ``deterministic=True`` on CPU
 the resumed run ends bit-identical to an uninterrupted one, because the checkpoint stores every RNG state and
 the data order is a pure function of (seed, epoch).
+
+Speed: the train images are decoded once into uint8 tensors on the training device and batches are cropped,
+flipped and converted there (``TrainData``); a step returns its losses as device tensors, which are read back
+only at log steps and checkpoints, so on CUDA the loop never waits for the GPU between them.
 """
 from __future__ import annotations
 

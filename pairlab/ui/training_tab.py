@@ -74,7 +74,7 @@ def progress_html(info: dict | None) -> str:
         extra = f"<div style='color:#666;margin-top:4px'>{html.escape(info['message'])}</div>"
     return (f"<div style='margin:4px 0 2px 0;font-size:0.95em;word-break:break-all'><code>{html.escape(info['id'])}</code></div>"
             f"<div style='background:#e6e6e6;border-radius:6px;height:18px;overflow:hidden'>"
-            f"<div class='tr-fill' style='width:{pct:.1f}%;height:100%;background:{color};transition:width .5s'></div></div>"
+            f"<div class='tr-fill' style='width:{pct:.1f}%;height:100%;background:{color}'></div></div>"
             f"<div id='tr-progress-text' style='margin-top:4px'>{text}</div>{extra}")
 
 
