@@ -1,6 +1,5 @@
 """The Training tab in real headless Chromium: launch a cpu-demo-64 run, watch the curve and samples appear,
 stop it, resume it, see it finish; a reload loses nothing; bad settings give one sentence."""
-import os
 import re
 import time
 

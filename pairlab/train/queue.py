@@ -429,6 +429,9 @@ class Queue:
         """
         out = {"started": [], "ended": [], "killed": []}
         with self._locked():
+            for pid, child in list(self._children.items()):  # reap our ended children (no zombies)
+                if child.poll() is not None:
+                    self._children.pop(pid, None)
             busy: set[str] = set()
             queued = []
             for run_id in self._run_ids():
