@@ -18,6 +18,15 @@ from pairlab.train.data import TrainData
 from test_training import make_composition, tiny
 
 
+@pytest.fixture(autouse=True)
+def one_thread():
+    """One torch thread, as the training tests use: two OpenMP threads crawl when other processes share the cores."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
 @pytest.fixture(scope="module")
 def comp(tmp_path_factory):
     return make_composition(tmp_path_factory.mktemp("perf") / "toy", n_train=7)

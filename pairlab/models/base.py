@@ -112,7 +112,7 @@ class BaseModel:
         return next(iter(self.optimizers.values())).param_groups[0]["lr"]
 
     def to_device(self, batch: dict) -> dict:
-        """Tensors of a batch on the model's device (a no-op for batches already there); images channels_last on CUDA."""
+        """A batch's tensors on the model's device (no-op for those already there); images channels_last on CUDA."""
         out = {}
         for k, v in batch.items():
             if torch.is_tensor(v):

@@ -16,18 +16,23 @@ on CUDA when there is a GPU, it reports:
                   8192x8192 (CUDA) fp32 matmuls, same thread count), taken as the highest of the peaks measured
                   before and after each case, so contention from other processes lowers the fraction, never
                   raises it
-  peak_memory_mb  CPU: the process's peak resident set (``ru_maxrss``), which only grows: a process figure, not
-                  the case's; CUDA: ``torch.cuda.max_memory_allocated`` during the case
+  peak_memory_mb  CPU: the peak resident set (``ru_maxrss``) of the process that ran the case (each case runs in
+                  a fresh process by default, so this is the case's own, the ~0.5 GB of importing torch included);
+                  CUDA: ``torch.cuda.max_memory_allocated`` during the case
   load_avg        the 1-minute load average after the case (above the thread count means other work competed)
 """
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import platform
 import resource
 import statistics
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import torch
 from torch.utils.flop_counter import FlopCounterMode
@@ -36,6 +41,7 @@ from ..models import MODELS
 from .config import PRESETS, TrainConfig
 from .device import describe, pick_device
 
+_PACKAGE_ROOT = Path(__file__).resolve().parents[2]
 #: Matrix size of the matmul-peak measurement per device type.
 PEAK_N = {"cpu": 2048, "cuda": 8192}
 
@@ -96,28 +102,49 @@ def time_step(cfg: TrainConfig, device: torch.device, warmup: int = 2, iters: in
     """Figures of one training step of ``cfg`` on ``device``: seconds (median after warm-up) and FLOPs."""
     cfg = cfg.resolved()
     torch.manual_seed(cfg.seed)
-    if device.type == "cuda":
-        torch.cuda.empty_cache()
-        torch.cuda.reset_peak_memory_stats(device)
-    model = MODELS[cfg.model](cfg, device)
-    model.setup_schedule(warmup + iters + 1)
-    batch = _random_batch(cfg, device)
-    for _ in range(warmup):
-        model.train_step(batch)
-        model.step_schedule()
-    flops = count_step_flops(model, batch)
-    times = []
-    for _ in range(iters):
-        _sync(device)
-        start = time.perf_counter()
-        model.train_step(batch)
-        model.step_schedule()
-        _sync(device)
-        times.append(time.perf_counter() - start)
+    previous_bench = torch.backends.cudnn.benchmark
+    torch.backends.cudnn.benchmark = True  # as a non-deterministic training run on CUDA
+    try:
+        if device.type == "cuda":
+            torch.cuda.empty_cache()
+            torch.cuda.reset_peak_memory_stats(device)
+        model = MODELS[cfg.model](cfg, device)
+        model.setup_schedule(warmup + iters + 1)
+        batch = _random_batch(cfg, device)
+        for _ in range(warmup):
+            model.train_step(batch)
+            model.step_schedule()
+        flops = count_step_flops(model, batch)
+        times = []
+        for _ in range(iters):
+            _sync(device)
+            start = time.perf_counter()
+            model.train_step(batch)
+            model.step_schedule()
+            _sync(device)
+            times.append(time.perf_counter() - start)
+    finally:
+        torch.backends.cudnn.benchmark = previous_bench
     seconds = statistics.median(times)
     memory = torch.cuda.max_memory_allocated(device) / 2**20 if device.type == "cuda" else _peak_rss_mb()
     return {"s_per_iter": seconds, "its_per_s": 1.0 / seconds, "gflop_per_iter": flops / 1e9,
             "gflops": flops / seconds / 1e9, "peak_memory_mb": memory, "times": times}
+
+
+def time_step_isolated(cfg: TrainConfig, device: torch.device, warmup: int = 2, iters: int = 5) -> dict:
+    """``time_step`` in a fresh Python process with this process's torch thread count: every case starts from
+    the same allocator state (a second big model in one process ran ~5% slower), and the CPU peak RSS is the
+    case's own (plus the ~0.5 GB of importing torch)."""
+    cmd = [sys.executable, "-m", "pairlab.train.bench", "--case", cfg.to_json(), "--device", str(device),
+           "--warmup", str(warmup), "--iters", str(iters), "--threads", str(torch.get_num_threads())]
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(_PACKAGE_ROOT), env.get("PYTHONPATH")) if p)
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    lines = proc.stdout.strip().splitlines()
+    if proc.returncode != 0 or not lines:
+        tail = (proc.stderr or proc.stdout).strip().splitlines()[-3:]
+        raise RuntimeError(f"benchmark case failed ({proc.returncode}): {' | '.join(tail)}")
+    return json.loads(lines[-1])
 
 
 def cases(sizes=(64, 128)) -> dict[str, TrainConfig]:
@@ -130,11 +157,13 @@ def cases(sizes=(64, 128)) -> dict[str, TrainConfig]:
 
 
 def bench_train(sizes=(64, 128), device: str = "auto", warmup: int = 2, iters: int = 5,
-                configs: dict[str, TrainConfig] | None = None, peak_n: int | None = None) -> dict:
+                configs: dict[str, TrainConfig] | None = None, peak_n: int | None = None,
+                isolate: bool = True) -> dict:
     """Benchmark the training step; returns a dict (see the module docstring; ``format_report`` prints it).
 
     device "auto" runs on the CPU and, when there is a GPU, on CUDA too; "cpu" or "cuda[:N]" run there only.
-    ``configs`` (name -> TrainConfig) replaces the default cases; ``peak_n`` the matmul size (tests).
+    ``configs`` (name -> TrainConfig) replaces the default cases; ``peak_n`` the matmul size (tests);
+    ``isolate`` times each case in a fresh process (``time_step_isolated``), else in this one.
     """
     devices = [torch.device("cpu")]
     if (device or "auto") == "auto":
@@ -144,29 +173,25 @@ def bench_train(sizes=(64, 128), device: str = "auto", warmup: int = 2, iters: i
         devices = [pick_device(device)]
     configs = configs or cases(sizes)
     result = {"torch": torch.__version__, "threads": torch.get_num_threads(), "cpu": _cpu_name(),
-              "warmup": warmup, "iters": iters, "devices": {}}
-    previous_bench = torch.backends.cudnn.benchmark
-    torch.backends.cudnn.benchmark = True  # as a non-deterministic training run on CUDA
-    try:
-        for dev in devices:
-            n = peak_n or PEAK_N.get(dev.type, 2048)
-            peaks = [matmul_peak(dev, n)]
-            entry = {"device": describe(dev), "matmul_n": n, "cases": {}}
-            for name, cfg in configs.items():
-                figures = time_step(cfg.with_overrides({"device": str(dev)}), dev, warmup, iters)
-                after = matmul_peak(dev, n)
-                peak = max(peaks[-1], after)
-                peaks.append(after)
-                figures.update(fraction_of_peak=figures["gflops"] / peak, peak_gflops=peak,
-                               load_avg=os.getloadavg()[0] if hasattr(os, "getloadavg") else None)
-                entry["cases"][name] = figures
-            entry["matmul_peak_gflops"] = max(peaks)
-            entry["matmul_peaks_gflops"] = peaks
-            if dev.type == "cuda":  # the steps run under bf16 autocast: the bf16 peak is the other yardstick
-                entry["matmul_peak_bf16_gflops"] = matmul_peak(dev, n, dtype=torch.bfloat16)
-            result["devices"][dev.type] = entry
-    finally:
-        torch.backends.cudnn.benchmark = previous_bench
+              "warmup": warmup, "iters": iters, "isolated": isolate, "devices": {}}
+    timer = time_step_isolated if isolate else time_step
+    for dev in devices:
+        n = peak_n or PEAK_N.get(dev.type, 2048)
+        peaks = [matmul_peak(dev, n)]
+        entry = {"device": describe(dev), "matmul_n": n, "cases": {}}
+        for name, cfg in configs.items():
+            figures = timer(cfg.with_overrides({"device": str(dev)}), dev, warmup, iters)
+            after = matmul_peak(dev, n)
+            peak = max(peaks[-1], after)
+            peaks.append(after)
+            figures.update(fraction_of_peak=figures["gflops"] / peak, peak_gflops=peak,
+                           load_avg=os.getloadavg()[0] if hasattr(os, "getloadavg") else None)
+            entry["cases"][name] = figures
+        entry["matmul_peak_gflops"] = max(peaks)
+        entry["matmul_peaks_gflops"] = peaks
+        if dev.type == "cuda":  # the steps run under bf16 autocast: the bf16 peak is the other yardstick
+            entry["matmul_peak_bf16_gflops"] = matmul_peak(dev, n, dtype=torch.bfloat16)
+        result["devices"][dev.type] = entry
     return result
 
 
@@ -184,7 +209,8 @@ def _cpu_name() -> str:
 def format_report(result: dict) -> str:
     """A plain-text table of ``bench_train``'s result."""
     lines = [f"training step benchmark  (torch {result['torch']}, {result['threads']} CPU threads, {result['cpu']}; "
-             f"median of {result['iters']} steps after {result['warmup']} warm-up)"]
+             f"median of {result['iters']} steps after {result['warmup']} warm-up"
+             f"{', each case in a fresh process' if result.get('isolated') else ''})"]
     for entry in result["devices"].values():
         peaks = ", ".join(f"{p:.0f}" for p in entry["matmul_peaks_gflops"])
         lines.append("")
@@ -195,27 +221,45 @@ def format_report(result: dict) -> str:
                         f"against fp32 can pass 100%)" if bf16 else ""))
         mem = "peak RSS MB" if entry["device"].lower().startswith("cpu") else "max alloc MB"
         lines.append(f"  {'case':<22}{'s/iter':>9}{'iter/s':>9}{'GFLOP/it':>10}{'GFLOP/s':>9}{'of peak':>9}"
-                     f"{mem:>13}{'load':>6}")
+                     f"{mem:>14}{'load':>6}")
         for name, c in entry["cases"].items():
             load = f"{c['load_avg']:.1f}" if c.get("load_avg") is not None else "-"
             lines.append(f"  {name:<22}{c['s_per_iter']:>9.3f}{c['its_per_s']:>9.2f}{c['gflop_per_iter']:>10.1f}"
-                         f"{c['gflops']:>9.1f}{100 * c['fraction_of_peak']:>8.1f}%{c['peak_memory_mb']:>13.0f}{load:>6}")
+                         f"{c['gflops']:>9.1f}{100 * c['fraction_of_peak']:>8.1f}%"
+                         f"{c['peak_memory_mb']:>14.0f}{load:>6}")
     loads = [c.get("load_avg") or 0 for e in result["devices"].values() for c in e["cases"].values()]
     if loads and max(loads) > result["threads"] + 0.5:
         lines.append("")
-        lines.append(f"warning: the load average reached {max(loads):.1f} on {result['threads']} threads: other processes "
-                     "competed for the CPU, so these figures are low; run again on a quiet machine.")
+        lines.append(f"warning: the load average reached {max(loads):.1f} on {result['threads']} threads: other "
+                     "processes competed for the CPU, so these figures are low; run again on a quiet machine.")
     lines.append("")
     lines.append("GFLOP/it: FlopCounterMode over one full step (forward + backward of all generators and "
                  "discriminators); of peak: against the highest matmul peak measured next to the case. "
-                 "Peak RSS is the process's high-water mark.")
+                 "Peak RSS is the high-water mark of the process that ran the case (importing torch alone is ~0.5 GB).")
     return "\n".join(lines)
 
 
-if __name__ == "__main__":
-    import sys
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m pairlab.train.bench", description=__doc__.splitlines()[0])
+    parser.add_argument("--device", default="auto", help="auto (CPU, and CUDA when present), cpu or cuda[:N]")
+    parser.add_argument("--warmup", type=int, default=2)
+    parser.add_argument("--iters", type=int, default=5)
+    parser.add_argument("--json", action="store_true", help="print the result as JSON too")
+    parser.add_argument("--case", help=argparse.SUPPRESS)      # internal: one case, as TrainConfig JSON
+    parser.add_argument("--threads", type=int, default=0, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.case:  # a child of time_step_isolated: print the figures of one case as one JSON line
+        if args.threads:
+            torch.set_num_threads(args.threads)
+        figures = time_step(TrainConfig.from_json(args.case), torch.device(args.device), args.warmup, args.iters)
+        print(json.dumps(figures))
+        return 0
+    result = bench_train(device=args.device, warmup=args.warmup, iters=args.iters)
+    print(format_report(result))
+    if args.json:
+        print(json.dumps(result, indent=1))
+    return 0
 
-    res = bench_train()
-    print(format_report(res))
-    if "--json" in sys.argv:
-        print(json.dumps(res, indent=1))
+
+if __name__ == "__main__":
+    raise SystemExit(main())

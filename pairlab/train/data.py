@@ -251,7 +251,7 @@ class TrainData:
         return dplan
 
     def _gather(self, images: torch.Tensor, idx, crop, flip) -> torch.Tensor:
-        """images[idx] cropped at crop (y, x) to size x size and mirrored where flip, as float in [-1, 1]: one gather."""
+        """images[idx] cropped at crop (y, x) to size x size, mirrored where flip, as float in [-1, 1]: one gather."""
         ar = self._arange
         rows = crop[:, 0:1] + ar                                              # b x S
         cols = crop[:, 1:2] + torch.where(flip[:, None], self.size - 1 - ar, ar)  # b x S
