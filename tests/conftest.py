@@ -94,3 +94,13 @@ def make_celeba(root: Path, n: int = 40, size=(178, 218), bad: dict | None = Non
 @pytest.fixture
 def celeba_root(tmp_path) -> Path:
     return make_celeba(tmp_path / "celeba")
+
+
+def tiny_config(**overrides):
+    """A training config small enough for tests: 32x32, ngf 8, one residual block, two iterations."""
+    from pairlab.train import TrainConfig
+
+    base = dict(image_size=32, ngf=8, ndf=8, n_blocks=1, max_iters=2, n_epochs=1, n_epochs_decay=1, save_every=2,
+                sample_every=2, log_every=1, threads=2, n_samples=1)
+    base.update(overrides)
+    return TrainConfig(**base)

@@ -20,15 +20,11 @@ from pairlab.data.recipes import Recipe
 from pairlab.errors import UserError
 from pairlab.eval import aggregate_seeds, evaluate_runs, format_table, read_metrics, translate_test_set
 from pairlab.eval import encoders
-from pairlab.train import TrainConfig, train
+from pairlab.train import train
+from conftest import tiny_config as tiny
 from pairlab.train.checkpoint import load_checkpoint, save_atomic
 
 
-def tiny(**kw) -> TrainConfig:
-    base = dict(image_size=32, ngf=8, ndf=8, n_blocks=1, max_iters=2, n_epochs=1, n_epochs_decay=1, save_every=2,
-                sample_every=2, log_every=1, threads=2, n_samples=1)
-    base.update(kw)
-    return TrainConfig(**base)
 
 
 @pytest.fixture(scope="module")
