@@ -7,6 +7,31 @@ import sys
 import threading
 
 
+def install_demo_if_fresh(empty: bool) -> None:
+    """A new workspace opens as the demo workspace (every tab has content) unless asked to start empty."""
+    from pairlab.demo import shipped
+    from pairlab.errors import UserError
+
+    if not shipped.is_fresh():
+        return
+    if empty or os.environ.get("PAIRLAB_DEMO", "1") == "0":
+        shipped.decline_demo()
+        print("new workspace: starting empty (no demo)", flush=True)
+        return
+
+    def report(fraction, message):
+        print(f"  demo workspace {fraction * 100:5.1f}%  {message}", flush=True)
+
+    try:
+        summary = shipped.install_demo(progress=report)
+    except UserError as exc:
+        print(f"demo workspace not installed: {exc}", flush=True)
+        return
+    print(f"demo workspace ready in {summary['seconds']} s: {len(summary['runs'])} runs, "
+          f"study {summary['study']['id'] if summary['study'] else 'none'}"
+          + "".join(f"\n  note: {n}" for n in summary["notes"]), flush=True)
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--host", default=os.environ.get("PAIRLAB_HOST", "127.0.0.1"), help="address to listen on (default 127.0.0.1)")
@@ -14,6 +39,9 @@ def main(argv=None) -> int:
     parser.add_argument("--study-port", type=int, default=int(os.environ.get("PAIRLAB_STUDY_PORT", "0")),
                         help="port of the participant pages of user studies (default: the lab's port + 1)")
     parser.add_argument("--no-default-source", action="store_true", help="do not render the default SynthFaces on start")
+    parser.add_argument("--empty", action="store_true",
+                        help="start a new workspace empty instead of installing the demo workspace (shipped runs, "
+                             "a comparison, an example study)")
     parser.add_argument("--exit-after", type=float, default=float(os.environ.get("PAIRLAB_EXIT_AFTER", "0")),
                         help="stop by itself after this many seconds (0 = run until stopped; tests use it)")
     args = parser.parse_args(argv)
@@ -35,6 +63,7 @@ def main(argv=None) -> int:
 
         source = lab.synthfaces_source(progress=report)
         print(f"default source ready: {source.root} ({len(source.samples)} images)", flush=True)
+        install_demo_if_fresh(args.empty)
     # The training queue: settle runs whose process died while the app was away (they become failed and
     # resumable; live ones keep running), then schedule queued runs every two seconds in the background.
     from pairlab.train.queue import default_queue

@@ -46,7 +46,7 @@ def running_app(tmp_path: Path, extra_env: dict | None = None, startup_timeout: 
     env.update({
         "PAIRLAB_HOME": str(tmp_path / "workspace"), "GRADIO_ANALYTICS_ENABLED": "False",
         "GRADIO_TEMP_DIR": str(tmp_path / "gradio"), "TMPDIR": str(tmp_path / "tmp"), "HOME": str(tmp_path / "home"),
-        "PAIRLAB_EXIT_AFTER": "900", "PYTHONUNBUFFERED": "1",
+        "PAIRLAB_EXIT_AFTER": "900", "PYTHONUNBUFFERED": "1", "PAIRLAB_DEMO": "0",  # empty workspace unless a test asks
     })
     env.update(extra_env or {})
     log = open(tmp_path / "app.log", "w")

@@ -301,6 +301,9 @@ def translate_test_set(run_dir, checkpoint="latest", direction: str = "AtoB", pr
 
     progress(0.0, f"Loading {ckpt_file.name}")
     model, info = load_model(ckpt_file, device)
+    if direction not in model.directions:
+        raise UserError(f"Run {run_dir.name} holds only the generator for {' and '.join(model.directions)} (a shipped "
+                        f"demo checkpoint), so it cannot be evaluated {direction}.")
     size = int(info["config"].image_size)
     dev = model.device
     bs = _batch_size(size, model_name, dev)

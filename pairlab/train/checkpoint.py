@@ -134,6 +134,9 @@ def load_for_resume(folder) -> tuple[dict | None, Path | None, str]:
         except CheckpointError as exc:
             failures.append(str(exc).rstrip("."))
             continue
+        if state.get("inference_only"):
+            raise CheckpointError(f"{path.name} holds only a generator for inference (a shipped demo checkpoint), so "
+                                  "training cannot resume from it; start a new run with init_from set to it instead.")
         note = f"{failures[0]}; resumed from {path.name} instead." if failures else ""
         return state, path, note
     raise CheckpointError(f"No readable checkpoint in {folder} ({failures[0]}); delete that folder to start over.")
@@ -147,10 +150,17 @@ def prune(folder, keep_last: int, keep_every: int) -> None:
         path.unlink(missing_ok=True)
 
 
+def generator_of(model, direction: str) -> str:
+    """The name of the network that translates ``direction`` (pix2pix: G; CycleGAN and hybrid: G_A / G_B)."""
+    return "G" if "G" in model.nets else ("G_A" if direction == "AtoB" else "G_B")
+
+
 def load_model(path, device: str = "auto"):
     """A trained model ready for ``model.translate(x, direction)``; returns (model, info).
 
     ``path`` is a checkpoint file or a run folder (its latest.pt). info holds the iteration, epoch and config.
+    An inference-only checkpoint (``inference_only``: the shipped demo's, generators only) loads the networks it
+    holds and leaves the others as initialised; info["nets"] lists what was loaded.
     """
     from ..models import MODELS
     from .config import TrainConfig
@@ -160,7 +170,17 @@ def load_model(path, device: str = "auto"):
     cfg = TrainConfig.from_dict(state["config"])
     with torch.random.fork_rng(devices=[]):  # building the networks must not disturb the caller's RNG
         model = MODELS[cfg.model](cfg, pick_device(device))
+    saved = state["model_state"]["nets"]
+    loaded = []
     for name, net in model.nets.items():
-        net.load_state_dict(state["model_state"]["nets"][name])
+        if name not in saved and state.get("inference_only"):
+            continue
+        if name not in saved:
+            raise CheckpointError(f"{Path(path).name} has no weights for the {cfg.model} network {name}.")
+        net.load_state_dict(saved[name])  # copies (and upcasts float16) into the model's own tensors
+        loaded.append(name)
         net.requires_grad_(False)
-    return model, {"iteration": state["iteration"], "epoch": state["epoch"], "config": cfg}
+    if state.get("inference_only"):  # translate only where the generator was shipped
+        model.directions = tuple(d for d in model.directions if generator_of(model, d) in loaded)
+    return model, {"iteration": state["iteration"], "epoch": state["epoch"], "config": cfg, "nets": loaded,
+                   "inference_only": bool(state.get("inference_only"))}

@@ -1,0 +1,42 @@
+"""``python -m pairlab demo build|install|list``: the shipped demo checkpoints and the demo workspace."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from . import shipped
+
+
+def cmd_demo(args) -> int:
+    if args.action == "build":
+        made = shipped.build(Path(args.out) if args.out else None, max_iters=args.max_iters, threads=args.threads,
+                             only=[n.strip() for n in args.only.split(",") if n.strip()] if args.only else None)
+        print(f"wrote {len(made)} demo checkpoints to {args.out or shipped.shipped_root()}")
+    elif args.action == "install":
+        def report(f, m):
+            print(f"  demo {100 * f:5.1f}%  {m}", flush=True)
+
+        summary = shipped.install_demo(progress=report if args.progress else None)
+        print(json.dumps(summary, indent=1))
+    else:
+        for s in shipped.shipped_checkpoints():
+            m = s.manifest
+            metrics = ", ".join(f"{k} {v['mean']:.3f}" for k, v in (m.get("metrics") or {}).items() if v.get("mean") is not None)
+            print(f"{s.name:20s} {m.get('model', ''):9s} {m.get('image_size')}px  {s.path.stat().st_size / 1e6:5.1f} MB  "
+                  f"iter {m.get('iteration')}  {metrics}")
+    return 0
+
+
+def add_demo_commands(sub) -> None:
+    d = sub.add_parser("demo", help="the shipped demo checkpoints: list, build (retrain), install (demo workspace)",
+                       description="list: the shipped demo checkpoints and their metrics. build: retrain them from the "
+                                   "default SynthFaces with the cpu-demo-64 preset into checkpoints/demo/ (use a scratch "
+                                   "PAIRLAB_HOME; about half an hour on a 2-core CPU; resumes when run again). install: "
+                                   "turn the current workspace into the demo workspace a fresh app start opens.")
+    d.add_argument("action", choices=["list", "build", "install"])
+    d.add_argument("--out", default=None, help="build: where to write (default checkpoints/demo)")
+    d.add_argument("--max-iters", type=int, default=None, help="build: fewer iterations (for a quick try; not what ships)")
+    d.add_argument("--only", default=None, help="build: comma-separated names (default: all)")
+    d.add_argument("--threads", type=int, default=0, help="build: CPU threads per training (default: torch's)")
+    d.add_argument("--progress", action="store_true", help="install: print progress lines")
+    d.set_defaults(func=cmd_demo)

@@ -1,0 +1,431 @@
+"""The shipped demo: small checkpoints trained on SynthFaces, and the demo workspace a fresh start opens.
+
+    checkpoints/demo/<name>/
+        model.pt        the run's A->B generator (float16 weights, inference only) and its training config
+        manifest.json   how it was made: command, preset, seed, recipe, composition fingerprint, metrics, the
+                        landmark template of its training crops (for aligning new faces in the Demo tab)
+        curves.jsonl    the run's training log (its metrics.jsonl), so the Training tab shows its curves
+        sample.png      the run's last sample grid
+    checkpoints/demo/encoders/
+        the lab's identity encoder and eyeglasses classifier of the default SynthFaces, as trained by the
+        evaluation on first use; shipping them makes a fresh start fast and the manifests' metrics exact
+
+``python -m pairlab demo build`` retrains all of it from the default SynthFaces (about half an hour on a 2-core
+CPU); ``python -m pairlab demo install`` turns the current workspace into the demo workspace (what the app does
+on a fresh start): the compositions are rebuilt from the default source (deterministic, checked against the
+manifest's fingerprint), the checkpoints become finished runs, they are evaluated, and a small example study is
+frozen with a few votes from an automatic participant.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .. import __version__, workspace
+from ..data.recipes import Recipe
+from ..errors import UserError
+
+REPO = Path(__file__).resolve().parents[2]
+FORMAT = "pairlab-shipped-1"
+MARKER = ".demo.json"  # in PAIRLAB_HOME: the demo was installed (or declined) here
+PRESET = "cpu-demo-64"
+BUILD_COMMAND = "python -m pairlab demo build"
+
+
+def shipped_root() -> Path:
+    return Path(os.environ.get("PAIRLAB_SHIPPED_DIR") or REPO / "checkpoints" / "demo")
+
+
+@dataclass(frozen=True)
+class DemoSpec:
+    name: str
+    title: str
+    model: str
+    recipe: Recipe
+
+
+def _recipe(**kw) -> Recipe:
+    return Recipe(task="eyeglasses", n=300, n_test=100, image_size=64, seed=0, **kw)
+
+
+# Eyeglasses removal (A = with, B = without) at alpha 0, 0.5 and 1 (paper 000 Sec. 3), and Pix2Pix on the
+# pseudo-pairs (M(b), b) of the eyeglasses synthesizer (Sec. 5.1).
+SPECS = (
+    DemoSpec("cyclegan-alpha0", "CycleGAN, alpha = 0 (unpaired)", "cyclegan", _recipe(kind="alpha-paired", alpha=0.0)),
+    DemoSpec("cyclegan-alpha0.5", "CycleGAN, alpha = 0.5", "cyclegan", _recipe(kind="alpha-paired", alpha=0.5)),
+    DemoSpec("cyclegan-alpha1", "CycleGAN, alpha = 1 (all paired)", "cyclegan", _recipe(kind="alpha-paired", alpha=1.0)),
+    DemoSpec("pix2pix-pseudo", "Pix2Pix on pseudo-pairs", "pix2pix", _recipe(kind="explicit", pairs_from="pseudo")),
+)
+STUDY_RUNS = ("cyclegan-alpha0", "cyclegan-alpha1", "pix2pix-pseudo")
+STUDY_TITLE = "Demo: eyeglasses removal (votes by an automatic participant)"
+
+
+@dataclass(frozen=True)
+class ShippedCheckpoint:
+    name: str
+    path: Path  # the model.pt
+    manifest: dict
+
+    @property
+    def folder(self) -> Path:
+        return self.path.parent
+
+    @property
+    def title(self) -> str:
+        return self.manifest.get("title") or self.name
+
+
+def shipped_checkpoints(root=None) -> list[ShippedCheckpoint]:
+    """The shipped checkpoints with a readable manifest, in the order of SPECS (others after, by name)."""
+    root = Path(root) if root is not None else shipped_root()
+    found = []
+    for folder in sorted(root.glob("*/")) if root.is_dir() else []:
+        try:
+            manifest = json.loads((folder / "manifest.json").read_text())
+        except (OSError, ValueError):
+            continue
+        if manifest.get("format") == FORMAT and (folder / "model.pt").is_file():
+            found.append(ShippedCheckpoint(folder.name, folder / "model.pt", manifest))
+    order = {s.name: i for i, s in enumerate(SPECS)}
+    return sorted(found, key=lambda c: (order.get(c.name, len(order)), c.name))
+
+
+# ================================================================================ fingerprints, templates
+def composition_fingerprint(comp: Path) -> str:
+    """A hash of what a model trains on: the manifest's recipe and image list and every image's bytes."""
+    comp = Path(comp)
+    manifest = json.loads((comp / "manifest.json").read_text())
+    h = hashlib.sha1(json.dumps({"recipe": manifest.get("recipe"), "images": manifest.get("images"),
+                                 "source": (manifest.get("source") or {}).get("fingerprint")}, sort_keys=True).encode())
+    for split in ("trainA", "trainB", "testA", "testB"):
+        for f in sorted((comp / split).glob("*")):
+            h.update(f"{split}/{f.name}".encode())
+            h.update(hashlib.sha1(f.read_bytes()).digest())
+    return h.hexdigest()[:16]
+
+
+def landmark_template(source, manifest: dict, limit: int = 400) -> list[list[float]] | None:
+    """Mean 5-point landmarks of a composition's real training images, in its image_size pixels.
+
+    The same centre crop + resize as ``compose.prepare``, so a face aligned to this template looks like a
+    training crop to the model."""
+    from PIL import Image
+
+    size = int((manifest.get("recipe") or {}).get("image_size") or 0)
+    by_name = {s.name: s for s in source.samples}
+    pts = []
+    for split in ("trainA", "trainB"):
+        for e in manifest["images"].get(split, []):
+            s = by_name.get(e.get("source"))
+            if s is None or s.landmarks is None:
+                continue
+            with Image.open(s.ref.path) as im:
+                w, h = im.size
+            side = min(w, h)
+            scale = (size or side) / side
+            pts.append((np.asarray(s.landmarks, np.float64) - [(w - side) // 2, (h - side) // 2]) * scale)
+            if len(pts) >= limit:
+                break
+    if not pts:
+        return None
+    return np.round(np.mean(pts, axis=0), 2).tolist()
+
+
+# ================================================================================ checkpoints
+def generator_names(model: str) -> tuple[str, ...]:
+    return ("G",) if model == "pix2pix" else ("G_A",)  # the A->B generator only: the demo removes eyeglasses
+
+
+def export_generator(run_dir: Path, out_file: Path) -> dict:
+    """Write an inference-only checkpoint: the A->B generator in float16 plus the config; returns its info."""
+    from ..train import checkpoint as ckpt
+
+    state = ckpt.load_checkpoint(Path(run_dir) / "checkpoints" / "latest.pt")
+    cfg = state["config"]
+    nets = {}
+    for name in generator_names(cfg["model"]):
+        nets[name] = {k: (v.half() if v.is_floating_point() else v).contiguous()
+                      for k, v in state["model_state"]["nets"][name].items()}
+    blob = {"format": ckpt.FORMAT, "inference_only": True, "config": cfg, "iteration": state["iteration"],
+            "epoch": state["epoch"], "model_state": {"nets": nets}}
+    ckpt.save_atomic(blob, out_file)
+    return {"iteration": state["iteration"], "epoch": state["epoch"], "config": cfg}
+
+
+def _sha1(path: Path) -> str:
+    return hashlib.sha1(Path(path).read_bytes()).hexdigest()
+
+
+# ================================================================================ installing into a workspace
+def _default_source(progress=None):
+    from .. import lab
+
+    return lab.synthfaces_source(progress=progress)
+
+
+def _composition(source, shipped: ShippedCheckpoint, progress=None) -> tuple[Path, bool]:
+    """The shipped run's composition in this workspace, built if missing; (folder, fingerprint matches)."""
+    from .. import lab
+
+    m = shipped.manifest["composition"]
+    folder = workspace.sub("compositions") / m["name"]
+    if not (folder / "manifest.json").exists():
+        lab.build_composition(source, Recipe.from_dict(m["recipe"]), name=m["name"], progress=progress)
+    return folder, composition_fingerprint(folder) == m["fingerprint"]
+
+
+def install_run(shipped: ShippedCheckpoint, comp: Path, runs_root: Path | None = None) -> Path:
+    """A finished run folder made from a shipped checkpoint (config, status, curves, sample, latest.pt)."""
+    from ..train.loop import write_json_atomic
+
+    runs_root = runs_root or workspace.sub("runs")
+    m = shipped.manifest
+    run = runs_root / f"demo-{shipped.name}"
+    with workspace.atomic_folder(run) as tmp:
+        (tmp / "checkpoints").mkdir()
+        (tmp / "samples").mkdir()
+        shutil.copyfile(shipped.path, tmp / "checkpoints" / "latest.pt")
+        write_json_atomic(tmp / "config.json", m["config"])
+        write_json_atomic(tmp / "run.json", {
+            "composition": str(comp.resolve()), "model": m["model"], "pairlab_version": m.get("pairlab_version"),
+            "torch_version": m.get("torch_version"), "device": m.get("device"), "created": time.time(),
+            "shipped": shipped.name, "parameters": m.get("parameters")})
+        it = int(m["iteration"])
+        write_json_atomic(tmp / "status.json", {
+            "state": "done", "progress": 1.0, "iteration": it, "total": it, "epoch": m.get("epoch"),
+            "eta_s": None, "its_per_s": m.get("its_per_s"), "error": "", "updated": time.time(),
+            "message": f"installed from the shipped demo checkpoint {shipped.name}"})
+        for extra, dest in (("curves.jsonl", "metrics.jsonl"), ("sample.png", f"samples/iter_{it:06d}.png")):
+            if (shipped.folder / extra).exists():
+                shutil.copyfile(shipped.folder / extra, tmp / dest)
+        (tmp / "log.txt").write_text(
+            f"Installed from {shipped.folder} (shipped demo checkpoint; the A->B generator only, float16).\n"
+            f"Made with: {m.get('command', BUILD_COMMAND)}\n")
+    return run
+
+
+def install_encoders(root: Path | None = None) -> list[str]:
+    """Copy the shipped encoder files into the workspace cache (never over newer ones)."""
+    from ..eval import encoders
+
+    src = (root or shipped_root()) / "encoders"
+    dest = encoders.identity_cache_file("x").parent
+    dest.mkdir(parents=True, exist_ok=True)
+    copied = []
+    for f in sorted(src.glob("*.pt")) if src.is_dir() else []:
+        if not (dest / f.name).exists():
+            shutil.copyfile(f, dest / f.name)
+            copied.append(f.name)
+    return copied
+
+
+def is_fresh(home: Path | None = None) -> bool:
+    """No compositions, runs or studies yet, and the demo was never installed or declined here."""
+    home = home or workspace.home()
+    if (home / MARKER).exists():
+        return False
+    for sub in ("compositions", "runs", "studies"):
+        folder = home / sub
+        if folder.is_dir() and any(p for p in folder.iterdir() if not p.name.startswith(".")):
+            return False
+    return True
+
+
+def install_demo(progress=None, root=None, votes: int = 2) -> dict:
+    """Make the current workspace the demo workspace; returns a summary. Safe to call again (skips what exists)."""
+    report = progress or (lambda f, m: None)
+    root = Path(root) if root is not None else shipped_root()
+    shipped = shipped_checkpoints(root)
+    if not shipped:
+        raise UserError(f"There are no shipped demo checkpoints in {root}; run '{BUILD_COMMAND}' to make them.")
+    t0 = time.time()
+    summary = {"runs": [], "compositions": [], "notes": [], "study": None}
+    source = _default_source(progress=lambda f, m: report(0.3 * f, f"default SynthFaces: {m}"))
+    want = shipped[0].manifest["composition"]["source_fingerprint"]
+    if source.fingerprint() != want:
+        raise UserError(f"The default SynthFaces here ({source.name}) is not the one the demo checkpoints were "
+                        "trained on, so the demo workspace is not installed.")
+    summary["encoders"] = install_encoders(root)
+    runs = []
+    for i, s in enumerate(shipped):
+        report(0.3 + 0.3 * i / len(shipped), f"Installing {s.title}")
+        comp, same = _composition(source, s)
+        if not same:
+            summary["notes"].append(f"The rebuilt composition {comp.name} differs from the one {s.name} was trained "
+                                    "on (another SynthFaces or pillow version?); its metrics may differ.")
+        summary["compositions"].append(comp.name)
+        run = workspace.sub("runs") / f"demo-{s.name}"
+        if not (run / "config.json").exists():
+            run = install_run(s, comp)
+        runs.append(run)
+        summary["runs"].append(run.name)
+    from ..eval.evaluate import evaluate_runs
+
+    report(0.6, "Evaluating the demo runs")
+    results = evaluate_runs(runs, progress=lambda f, m: report(0.6 + 0.25 * f, m))
+    summary["notes"] += [f"{r['name']}: {r['error']}" for r in results if not r.get("ok")]
+    from ..study.plan import list_studies
+
+    existing = [st for st in list_studies() if st["title"] == STUDY_TITLE]
+    try:
+        summary["study"] = ({"id": existing[0]["study_id"], "title": STUDY_TITLE, "votes": existing[0]["votes"],
+                             "participants": existing[0]["participants"]} if existing else make_example_study([workspace.sub("runs") / f"demo-{n}" for n in STUDY_RUNS],
+                                              [next(s.title for s in shipped if s.name == n) for n in STUDY_RUNS],
+                                              participants=votes, progress=lambda f, m: report(0.85 + 0.15 * f, m)))
+    except (UserError, StopIteration) as exc:
+        summary["notes"].append(f"No example study: {exc}")
+    summary["seconds"] = round(time.time() - t0, 1)
+    workspace.write_json_atomic(workspace.home() / MARKER, dict(summary, installed=time.time(), root=str(root)))
+    report(1.0, "Demo workspace ready")
+    return summary
+
+
+def decline_demo(home: Path | None = None) -> None:
+    """Remember that this workspace starts empty (the user asked for it)."""
+    workspace.write_json_atomic((home or workspace.home()) / MARKER, {"declined": True, "when": time.time()})
+
+
+# ================================================================================ the example study
+def oracle_choice(classifier, left: np.ndarray, right: np.ndarray) -> str:
+    """An automatic participant for 'which image has the eyeglasses removed?': the lab's eyeglasses classifier
+    says p(eyeglasses) for each image; below one half counts as removed."""
+    p_left, p_right = classifier.predict_proba(np.stack([left, right]))
+    gone = (p_left < 0.5, p_right < 0.5)
+    if gone == (True, True):
+        return "both"
+    if gone == (False, False):
+        return "neither"
+    return "left" if gone[0] else "right"
+
+
+def make_example_study(run_dirs, labels, participants: int = 2, progress=None) -> dict:
+    """Freeze a small two-model preference study over the demo runs and answer it with automatic participants."""
+    from ..data.images import load_rgb
+    from ..eval import encoders
+    from ..study import plan as plan_mod
+    from ..study import session
+    from ..study.sources import candidates_from_runs
+
+    inputs = candidates_from_runs(run_dirs, labels, progress=progress)
+    design = plan_mod.StudyDesign(title=STUDY_TITLE, sample_count=6,
+                                  repeats=1, catch_trials=1)
+    sid = plan_mod.freeze(design, inputs)
+    fp = json.loads((Path(run_dirs[0]) / "run.json").read_text())["composition"]
+    manifest = json.loads((Path(fp) / "manifest.json").read_text())
+    classifier = encoders.attribute_classifier(fingerprint=manifest["source"]["fingerprint"], attribute="Eyeglasses")
+    plan = plan_mod.load_plan(sid)
+    n = 0
+    for _ in range(participants):
+        token, st = session.join(sid, code=None, user_agent="pairlab demo: automatic participant (eyeglasses classifier)")
+        while st["trial"] is not None:
+            t = st["trial"]
+            left = load_rgb(plan.media_path(t["left"]))
+            right = load_rgb(plan.media_path(t["right"]))
+            choice = oracle_choice(classifier, np.asarray(left), np.asarray(right))
+            st = session.vote(sid, token, t["handle"], choice, client_ms=None)
+            n += 1
+    return {"id": sid, "title": design.title, "votes": n, "participants": participants}
+
+
+# ================================================================================ building (maintainers)
+def build(out_root: Path | None = None, specs=SPECS, max_iters: int | None = None, threads: int = 0,
+          echo=print, only=None) -> list[dict]:
+    """Retrain the shipped demo from scratch in the current workspace and write it to ``out_root``.
+
+    Compositions and runs are made under $PAIRLAB_HOME (use a scratch one); a finished run is reused, so the
+    command resumes after an interruption. Metrics are measured on the packaged (float16) generator, installed
+    as a run exactly as a fresh start installs it."""
+    from .. import lab
+    from ..eval import encoders
+    from ..eval.evaluate import evaluate_runs
+    from ..train.config import PRESETS
+    from ..train.loop import read_status, train
+
+    out_root = Path(out_root or shipped_root())
+    out_root.mkdir(parents=True, exist_ok=True)
+    if only:
+        unknown = set(only) - {s.name for s in specs}
+        if unknown:
+            raise UserError(f"Unknown demo checkpoint {', '.join(sorted(unknown))}; they are {', '.join(s.name for s in specs)}.")
+        specs = [s for s in specs if s.name in only]
+    source = lab.synthfaces_source()
+    made = []
+    for spec in specs:
+        comp_name = f"demo-{spec.name}"
+        comp = workspace.sub("compositions") / comp_name
+        if not (comp / "manifest.json").exists():
+            lab.build_composition(source, spec.recipe, name=comp_name)
+        cfg = PRESETS[PRESET].with_overrides({"model": spec.model})
+        if max_iters:
+            cfg = cfg.with_overrides({"max_iters": max_iters})
+        if threads:  # an execution setting: one thread avoids oversubscription when the CPU is shared
+            cfg = cfg.with_overrides({"threads": threads})
+        train_dir = workspace.sub("runs") / f"train-{spec.name}"
+        if read_status(train_dir).get("state") != "done":
+            echo(f"training {spec.name} ({spec.model}, {PRESET}) on {comp_name}")
+            train(comp, train_dir, cfg, resume=(train_dir / "checkpoints").is_dir(), echo=True)
+        status = read_status(train_dir)
+        folder = out_root / spec.name
+        folder.mkdir(parents=True, exist_ok=True)
+        info = export_generator(train_dir, folder / "model.pt")
+        shutil.copyfile(train_dir / "metrics.jsonl", folder / "curves.jsonl")
+        grids = sorted((train_dir / "samples").glob("iter_*.png"))
+        if grids:
+            shutil.copyfile(grids[-1], folder / "sample.png")
+        comp_manifest = json.loads((comp / "manifest.json").read_text())
+        run_info = json.loads((train_dir / "run.json").read_text())
+        manifest = {
+            "format": FORMAT, "name": spec.name, "title": spec.title, "model": spec.model, "preset": PRESET,
+            "config": json.loads((train_dir / "config.json").read_text()), "seed": cfg.seed,
+            "image_size": cfg.image_size, "direction": "AtoB", "task": "eyeglasses",
+            "domains": {"A": "eyeglasses", "B": "no eyeglasses"}, "nets": list(generator_names(spec.model)),
+            "weights": "float16", "iteration": info["iteration"], "epoch": info["epoch"],
+            "its_per_s": status.get("its_per_s"),
+            "device": run_info.get("device"), "parameters": {k: v for k, v in (run_info.get("parameters") or {}).items()
+                                                            if k in generator_names(spec.model)},
+            "composition": {"name": comp_name, "recipe": spec.recipe.to_dict(), "fingerprint": composition_fingerprint(comp),
+                            "source": source.name, "source_fingerprint": source.fingerprint(),
+                            "counts": comp_manifest.get("counts")},
+            "landmark_template": landmark_template(source, comp_manifest),
+            "command": f"{BUILD_COMMAND}  (it runs: python -m pairlab compose synthfaces --recipe {spec.recipe.kind} "
+                       f"--task eyeglasses --n {spec.recipe.n}" + (f" --alpha {spec.recipe.alpha}" if spec.recipe.kind == "alpha-paired" else "")
+                       + f" --image-size 64 --name {comp_name}; python -m pairlab train {comp_name} --model {spec.model} "
+                       f"--preset {PRESET} --seed {cfg.seed})",
+            "pairlab_version": __version__, "torch_version": torch.__version__, "built": time.strftime("%Y-%m-%d"),
+            "sha1": _sha1(folder / "model.pt"),
+        }
+        workspace.write_json_atomic(folder / "manifest.json", manifest)
+        made.append(manifest)
+    # Metrics of the packaged generators, installed as runs the way a fresh start installs them.
+    shipped = [s for s in shipped_checkpoints(out_root) if s.name in {sp.name for sp in specs}]
+    runs = []
+    for s in shipped:
+        run = workspace.sub("runs") / f"demo-{s.name}"
+        if run.exists():
+            shutil.rmtree(run)
+        runs.append(install_run(s, workspace.sub("compositions") / s.manifest["composition"]["name"]))
+    results = evaluate_runs(runs, progress=lambda f, m: None)
+    for s, r in zip(shipped, results):
+        m = dict(s.manifest)
+        m["metrics"] = {k: {kk: v[kk] for kk in ("mean", "ci_low", "ci_high", "n", "label") if kk in v}
+                        for k, v in (r.get("metrics") or {}).items()}
+        m["metrics_unavailable"] = r.get("unavailable") or {}
+        m["n_test"] = r.get("n_test")
+        workspace.write_json_atomic(s.folder / "manifest.json", m)
+        echo(f"{s.name}: " + ", ".join(f"{k} {v['mean']:.4f}" for k, v in m["metrics"].items()))
+    # The encoders the evaluation trained (or found) for the default source travel with the checkpoints.
+    enc_dir = out_root / "encoders"
+    enc_dir.mkdir(exist_ok=True)
+    fp = source.fingerprint()
+    for path in (encoders.identity_cache_file(fp), encoders.attribute_cache_file(fp, "Eyeglasses")):
+        if path.exists():
+            shutil.copyfile(path, enc_dir / path.name)
+    return made
