@@ -98,7 +98,7 @@ def shipped_checkpoints(root=None) -> list[ShippedCheckpoint]:
     return sorted(found, key=lambda c: (order.get(c.name, len(order)), c.name))
 
 
-# ================================================================================ fingerprints, templates
+# ================================================================================ fingerprints
 def composition_fingerprint(comp: Path) -> str:
     """A hash of what a model trains on: the manifest's recipe and image list and every image's bytes."""
     comp = Path(comp)
@@ -110,33 +110,6 @@ def composition_fingerprint(comp: Path) -> str:
             h.update(f"{split}/{f.name}".encode())
             h.update(hashlib.sha1(f.read_bytes()).digest())
     return h.hexdigest()[:16]
-
-
-def landmark_template(source, manifest: dict, limit: int = 400) -> list[list[float]] | None:
-    """Mean 5-point landmarks of a composition's real training images, in its image_size pixels.
-
-    The same centre crop + resize as ``compose.prepare``, so a face aligned to this template looks like a
-    training crop to the model."""
-    from PIL import Image
-
-    size = int((manifest.get("recipe") or {}).get("image_size") or 0)
-    by_name = {s.name: s for s in source.samples}
-    pts = []
-    for split in ("trainA", "trainB"):
-        for e in manifest["images"].get(split, []):
-            s = by_name.get(e.get("source"))
-            if s is None or s.landmarks is None:
-                continue
-            with Image.open(s.ref.path) as im:
-                w, h = im.size
-            side = min(w, h)
-            scale = (size or side) / side
-            pts.append((np.asarray(s.landmarks, np.float64) - [(w - side) // 2, (h - side) // 2]) * scale)
-            if len(pts) >= limit:
-                break
-    if not pts:
-        return None
-    return np.round(np.mean(pts, axis=0), 2).tolist()
 
 
 # ================================================================================ checkpoints
@@ -158,6 +131,14 @@ def export_generator(run_dir: Path, out_file: Path) -> dict:
             "epoch": state["epoch"], "model_state": {"nets": nets}}
     ckpt.save_atomic(blob, out_file)
     return {"iteration": state["iteration"], "epoch": state["epoch"], "config": cfg}
+
+
+def _template(comp: Path, size: int) -> list | None:
+    """Where the training crops have the five landmarks (the Demo tab aligns new faces onto it)."""
+    from .translate import composition_template
+
+    template, _ = composition_template(comp, size)
+    return None if template is None else np.round(template, 2).tolist()
 
 
 def _sha1(path: Path) -> str:
@@ -272,6 +253,8 @@ def install_demo(progress=None, root=None, votes: int = 2) -> dict:
     report(0.6, "Evaluating the demo runs")
     results = evaluate_runs(runs, progress=lambda f, m: report(0.6 + 0.25 * f, m))
     summary["notes"] += [f"{r['name']}: {r['error']}" for r in results if not r.get("ok")]
+    # The Compare tab reopens on the last comparison: make it the demo runs.
+    workspace.write_json_atomic(workspace.sub("cache") / "compare-last.json", {"runs": [r.name for r in runs]})
     from ..study.plan import list_studies
 
     existing = [st for st in list_studies() if st["title"] == STUDY_TITLE]
@@ -394,7 +377,7 @@ def build(out_root: Path | None = None, specs=SPECS, max_iters: int | None = Non
             "composition": {"name": comp_name, "recipe": spec.recipe.to_dict(), "fingerprint": composition_fingerprint(comp),
                             "source": source.name, "source_fingerprint": source.fingerprint(),
                             "counts": comp_manifest.get("counts")},
-            "landmark_template": landmark_template(source, comp_manifest),
+            "landmark_template": _template(comp, cfg.image_size),
             "command": f"{BUILD_COMMAND}  (it runs: python -m pairlab compose synthfaces --recipe {spec.recipe.kind} "
                        f"--task eyeglasses --n {spec.recipe.n}" + (f" --alpha {spec.recipe.alpha}" if spec.recipe.kind == "alpha-paired" else "")
                        + f" --image-size 64 --name {comp_name}; python -m pairlab train {comp_name} --model {spec.model} "
