@@ -1,0 +1,202 @@
+"""Feature space tab: the paper's Figure 9 as an interactive plot. Choose a composition (or a source), finished runs,
+the encoder and the ellipse radius; Plot fits the PCA on every image of the source and shows the space of training
+data and of test data side by side (WebGL scatter). The legend toggles a group in both panels; hovering a point shows
+its thumbnail and provenance; PNG / standalone HTML / CSV exports.
+
+Thin: ``pairlab.eval.features`` does the work; a run or group that cannot be placed gets one sentence and the rest
+of the plot still shows.
+"""
+from __future__ import annotations
+
+import html
+import math
+
+import gradio as gr
+import plotly.graph_objects as go
+
+from .. import workspace
+from ..data.compose import list_compositions
+from ..errors import UserError
+from ..eval import features
+from ..train.queue import default_queue
+from .common import friendly, progress_adapter
+
+ENCODER_CHOICES = [("attribute classifier (penultimate layer)", "attribute"), ("identity encoder", "identity")]
+SIGMA_CHOICES = [("1σ", 1.0), ("2σ", 2.0)]
+SOURCE_OF_COMPOSITION = "(the composition's source)"
+STAT_HEADERS = ["panel", "group", "n", "PC1", "PC2", "to real A", "to real B", "to pseudo"]
+
+
+# ----- what the tab shows (plain functions of the workspace) ----------------------------------------------
+def last_file():
+    return workspace.sub("cache") / "features-last.json"
+
+
+def remember_plot(comp_name, run_ids, source_path, task_name, enc, sig) -> None:
+    """The last plot drawn, so the tab reopens on it (the demo workspace seeds it with Figure 9's pair)."""
+    workspace.write_json_atomic(last_file(), {"composition": comp_name or None, "runs": list(run_ids or []),
+                                              "source": source_path or "", "task": task_name, "encoder": enc,
+                                              "sigma": float(sig or 1.0)})
+
+
+def last_plot() -> dict:
+    import json
+
+    try:
+        data = json.loads(last_file().read_text())
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def composition_choices() -> list[tuple[str, str]]:
+    return [(f"{c['name']} ({c['recipe']}, {c['task']})", c["name"]) for c in list_compositions()]
+
+
+def run_choices() -> list[tuple[str, str]]:
+    runs = [r for r in default_queue().list_runs() if r["state"] == "done"]
+    return [(f"{r['id']} ({r['model']}, {r['composition']})", r["id"]) for r in runs]
+
+
+def source_choices() -> list[tuple[str, str]]:
+    out = [(SOURCE_OF_COMPOSITION, "")]
+    root = workspace.sub("sources")
+    for folder in sorted(root.iterdir()) if root.is_dir() else []:
+        if not folder.name.startswith(".") and (folder / "img_align_celeba").is_dir():
+            out.append((folder.name, str(folder)))
+    return out
+
+
+def empty_figure(text: str = "Choose a composition and runs, then Plot") -> go.Figure:
+    fig = go.Figure()
+    fig.add_annotation(text=text, showarrow=False, x=0.5, y=0.5, xref="paper", yref="paper", font={"size": 15})
+    fig.update_layout(height=420, template="plotly_white", xaxis={"visible": False}, yaxis={"visible": False})
+    return fig
+
+
+def explained_md(space: features.FeatureSpace) -> str:
+    ev = space.explained
+    size = f"{space.image_size}x{space.image_size}" if space.image_size else "native size"
+    return (f"**PCA** fitted on all {space.fit_count} images of `{space.source_name}` ({size}) · explained variance "
+            f"**PC1 {ev[0]:.1%}**, **PC2 {ev[1]:.1%}** (together {ev.sum():.1%}) · features: {html.escape(space.encoder)}")
+
+
+def stats_rows(space: features.FeatureSpace) -> list[list]:
+    rows = features.group_stats(space)
+    keys = ("pc1", "pc2", "d_real_on", "d_real_off", "d_pseudo")
+    scale = max([abs(r[k]) for r in rows for k in keys if r.get(k) is not None] + [1e-12])
+    digits = max(2, 3 - math.ceil(math.log10(scale)))  # three significant digits at the plot's scale
+
+    def f(v):
+        return "" if v is None else f"{round(v, digits) + 0.0:.{digits}f}"
+
+    return [[r["panel"], r["group"], r["n"], f(r["pc1"]), f(r["pc2"]), f(r.get("d_real_on")),
+             f(r.get("d_real_off")), f(r.get("d_pseudo"))] for r in rows]
+
+
+def status_md(space: features.FeatureSpace) -> str:
+    points = sum(len(g.shown) for g in space.groups if g.shown is not None)
+    head = (f"Plotted {len({g.key for g in space.groups})} groups ({points:,} points) in "
+            f"{space.timings.get('total_s', 0):.1f} s" + (" (features from the cache)."
+                                                          if space.timings.get("source_features_cached") else "."))
+    lines = [f"- {html.escape(p)}" for p in space.problems]
+    return "\n".join([head] + lines)
+
+
+# ----- the tab --------------------------------------------------------------------------------------------
+def build_tab() -> dict:
+    with gr.Tab("Feature space", id="features"):
+        space_state = gr.State(None)
+        with gr.Row():
+            with gr.Column(scale=1, min_width=320):
+                comp = gr.Dropdown(label="Composition (its pseudo-samples and test split)", choices=[],
+                                   elem_id="feat-comp")
+                runs = gr.Dropdown(label="Finished runs (their test outputs)", multiselect=True, choices=[],
+                                   elem_id="feat-runs")
+                with gr.Row():
+                    source = gr.Dropdown(label="Source (the PCA is fitted on all its images)",
+                                         choices=[(SOURCE_OF_COMPOSITION, "")], value="", elem_id="feat-source",
+                                         scale=3)
+                    refresh = gr.Button("↻", scale=0, min_width=40, elem_id="feat-refresh")
+                task = gr.Radio(["eyeglasses", "smile"], value="eyeglasses", elem_id="feat-task",
+                                label="Attribute when no composition is chosen")
+                encoder = gr.Radio(ENCODER_CHOICES, value="attribute", label="Features", elem_id="feat-encoder")
+                sigma = gr.Radio(SIGMA_CHOICES, value=1.0, label="Ellipses", elem_id="feat-sigma")
+                train = gr.Checkbox(label="Train a missing encoder (about a minute on a CPU)", value=False,
+                                    elem_id="feat-train")
+                plot_btn = gr.Button("Plot", variant="primary", elem_id="feat-plot-btn")
+                status = gr.Markdown("", elem_id="feat-status")
+            with gr.Column(scale=3):
+                explained = gr.Markdown("", elem_id="feat-explained")
+                plot = gr.Plot(label="Feature space (legend: click to toggle a group; hover a point for its image)",
+                               elem_id="feat-plot")
+                # The hover thumbnails: a script that listens to the plot's hover events (gr.Plot has none).
+                gr.HTML("", elem_id="feat-hover", js_on_load=features.APP_HOVER_JS)
+                table = gr.Dataframe(headers=STAT_HEADERS, label="Group means in PCA space and distances "
+                                     "between means (real A / B of the test split)", interactive=False,
+                                     elem_id="feat-table", wrap=True,
+                                     column_widths=["7%", "36%", "7%", "10%", "10%", "10%", "10%", "10%"])
+                files = gr.File(label="Exports (PNG, standalone HTML, CSV)", file_count="multiple",
+                                interactive=False, elem_id="feat-files")
+
+        # ----- handlers ---------------------------------------------------------------------------------
+        def do_refresh(current_comp, current_runs, current_source):
+            comps = composition_choices()
+            rchoices = run_choices()
+            ids = {v for _, v in rchoices}
+            schoices = source_choices()
+            names = {v for _, v in comps}
+            return (gr.update(choices=comps, value=current_comp if current_comp in names else None),
+                    gr.update(choices=rchoices, value=[r for r in (current_runs or []) if r in ids]),
+                    gr.update(choices=schoices, value=current_source if current_source in {v for _, v in schoices}
+                              else ""))
+
+        def _show(space):
+            fig = features.make_figure(space)
+            paths = features.export(space, features.export_dir(), fig=fig)
+            return (space, fig, explained_md(space), stats_rows(space),
+                    [str(paths["png"]), str(paths["html"]), str(paths["csv"])], status_md(space))
+
+        @friendly
+        def do_plot(comp_name, run_ids, source_path, task_name, enc, sig, train_missing, progress=gr.Progress()):
+            if not comp_name and not run_ids and not source_path:
+                raise UserError("Choose a composition, runs or a source to plot.")
+            request = features.FeatureRequest(composition=comp_name or None, runs=tuple(run_ids or ()),
+                                              encoder=enc or "attribute", sigma=float(sig or 1.0),
+                                              source=source_path or None, task=task_name or "eyeglasses",
+                                              train_encoder=bool(train_missing))
+            space = features.feature_space(request, progress=progress_adapter(progress))
+            remember_plot(comp_name, run_ids, source_path, task_name, enc, sig)
+            return _show(space)
+
+        @friendly
+        def do_sigma(space, sig):
+            if space is None:
+                return (None, gr.update(), gr.update(), gr.update(), gr.update(), gr.update())
+            features.set_sigma(space, float(sig or 1.0))
+            return _show(space)
+
+        outputs = [space_state, plot, explained, table, files, status]
+        refresh.click(do_refresh, [comp, runs, source], [comp, runs, source])
+        plot_btn.click(do_plot, [comp, runs, source, task, encoder, sigma, train], outputs)
+        sigma.change(do_sigma, [space_state, sigma], outputs)
+
+        def load():
+            last = last_plot()
+            a, b, c = do_refresh(last.get("composition"), last.get("runs") or [], last.get("source") or "")
+            return (a, b, c, empty_figure(), last.get("task") or "eyeglasses", last.get("encoder") or "attribute",
+                    float(last.get("sigma") or 1.0))
+
+        def reopen(comp_name, run_ids, source_path, task_name, enc, sig, progress=gr.Progress()):
+            """After a page load: draw the remembered plot again (features are cached); problems go to the status."""
+            if not last_plot() or not (comp_name or run_ids or source_path):
+                return tuple(gr.update() for _ in outputs)
+            try:
+                return do_plot(comp_name, run_ids, source_path, task_name, enc, sig, False, progress=progress)
+            except gr.Error as exc:
+                out = [gr.update() for _ in outputs]
+                out[outputs.index(status)] = f"The last plot could not be redrawn: {exc.message}"
+                return tuple(out)
+
+    return {"load": load, "load_outputs": [comp, runs, source, plot, task, encoder, sigma], "reopen": reopen,
+            "reopen_inputs": [comp, runs, source, task, encoder, sigma], "reopen_outputs": outputs}
