@@ -178,8 +178,37 @@ def cmd_evaluate(args) -> int:
     return 0 if any(r["ok"] for r in results) else 2
 
 
+# ------------------------------------------------------------------------------------ features
+def cmd_features(args) -> int:
+    from .eval import features
+
+    request = features.FeatureRequest(composition=args.composition, runs=tuple(args.runs), encoder=args.encoder,
+                                      sigma=args.sigma, source=args.source, task=args.task, direction=args.direction,
+                                      checkpoint=args.checkpoint, train_encoder=args.train_encoder,
+                                      max_points=args.max_points)
+    space = features.feature_space(request, progress=_progress_printer("features"))
+    out = args.out or features.export_dir()
+    paths = features.export(space, out)
+    print(features.summary_text(space))
+    for problem in space.problems:
+        print(f"note: {problem}")
+    print("wrote " + ", ".join(str(p) for p in paths.values()))
+    return 0
+
+
 # ------------------------------------------------------------------------------------ bench
 def cmd_bench(args) -> int:
+    if args.what == "infer":  # the demo's latency figures (pairlab/demo/bench.py)
+        from .demo.bench import bench_infer, format_report
+
+        print(format_report(bench_infer()))
+        return 0
+    if args.what == "features":  # the feature-space figure at 20,000 points (pairlab/eval/features.py)
+        from .eval.features import bench_features
+
+        for key, value in bench_features(args.points).items():
+            print(f"{key}: {value}")
+        return 0
     from . import bench
 
     return bench.run(args.what, args)
@@ -275,19 +304,54 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--progress", action="store_true", help="print progress lines")
     e.set_defaults(func=cmd_evaluate)
 
+    f = sub.add_parser("features", help="the feature-space plot (paper Figure 9): PCA of learned features, PNG + HTML",
+                       description="Fit a PCA on the features of every image of the source (the attribute "
+                                   "classifier's penultimate layer, or the identity encoder's embedding) and plot the "
+                                   "space of training data (all data, real attribute-on / -off, the composition's "
+                                   "pseudo-samples) and of test data (with each run's test outputs), each group with "
+                                   "its covariance ellipse. Writes feature-space.png, feature-space.html (standalone), "
+                                   "groups.csv and feature-space.json, and prints the group means and distances.")
+    f.add_argument("composition", nargs="?", default=None,
+                   help="a composition name or folder (default: the first run's composition)")
+    f.add_argument("--runs", nargs="*", default=[], metavar="RUN", help="run ids or folders whose test outputs to place")
+    f.add_argument("--encoder", default="attribute", choices=["attribute", "identity"],
+                   help="attribute: the attribute classifier's penultimate layer (default); identity: the identity "
+                        "encoder's embedding")
+    f.add_argument("--sigma", type=float, default=1.0, choices=[1.0, 2.0], help="ellipse radius in sigma (default 1)")
+    f.add_argument("--source", default=None, help="a source folder (default: the composition's source, else SynthFaces)")
+    f.add_argument("--task", default="eyeglasses", choices=["eyeglasses", "smile"],
+                   help="the attribute when no composition says it (default eyeglasses)")
+    f.add_argument("--direction", default="AtoB", choices=["AtoB", "BtoA"], help="which test outputs (default AtoB)")
+    f.add_argument("--checkpoint", default="latest", help="latest (default), an iteration number or a file name")
+    f.add_argument("--train-encoder", action="store_true", help="train the encoder first if it is not trained yet")
+    f.add_argument("--max-points", type=int, default=20000, help="points drawn per group (default 20000; "
+                                                                 "ellipses and means use every point)")
+    f.add_argument("--out", default=None, help="output folder (default $PAIRLAB_HOME/cache/feature-exports/<time>)")
+    f.set_defaults(func=cmd_features)
+
     b = sub.add_parser("bench", help="print performance figures", description="Benchmarks that print figures (no pass/fail).")
-    b.add_argument("what", choices=["data", "train", "eval", "votes"],
+    b.add_argument("what", choices=["data", "train", "eval", "votes", "infer", "features"],
                    help="data: SynthFaces rendering and pseudo-eyeglasses throughput at 128x128; "
                         "train: seconds per training iteration, GFLOP/s and memory (cpu-demo-64, vanilla CycleGAN at 64 and 128); "
                         "eval: seconds to evaluate 500 test images at 64 and 128, cold and cached; "
-                        "votes: 50 concurrent participants x 40 votes through the study's HTTP interface")
+                        "votes: 50 concurrent participants x 40 votes through the study's HTTP interface; "
+                        "infer: per-image latency (median, p95) of the demo's generators and MTCNN alignment; "
+                        "features: the feature-space figure for --points source points (build, JSON, HTML, PNG) and "
+                        "simple-CNN feature throughput")
     b.add_argument("--size", type=int, default=128, help="image size (default 128)")
     b.add_argument("--n", type=int, default=300, help="images per repeat (default 300)")
+    b.add_argument("--points", type=int, default=20000, help="features: source points (default 20000)")
     b.set_defaults(func=cmd_bench)
 
     from .study.cli import add_study_commands
 
     add_study_commands(sub)
+    from .demo.cli import add_demo_commands
+
+    add_demo_commands(sub)
+    from .demo.translate import add_translate_command
+
+    add_translate_command(sub)
     return p
 
 

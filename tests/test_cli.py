@@ -8,7 +8,7 @@ import pytest
 from pairlab import cli
 from pairlab.data.compose import load_manifest
 
-COMMANDS = ["synthfaces", "compose", "bench", "train", "runs", "evaluate", "study"]
+COMMANDS = ["synthfaces", "compose", "bench", "train", "runs", "evaluate", "study", "translate", "features", "demo"]
 
 
 def run(*args, env=None):

@@ -4,13 +4,17 @@ from __future__ import annotations
 import gradio as gr
 
 from .. import __version__, workspace
-from . import compare_tab, datasets_tab, study_tab, training_tab
+from . import compare_tab, datasets_tab, features_tab, study_tab, training_tab
+from . import demo_tab
 
 CSS = """
 .gradio-container {max-width: 1400px !important}
 #ds-status p {font-size: 1.05em}
 #tr-sample img {width: 100%; height: 100%; object-fit: contain; image-rendering: pixelated}
 #cmp-grid img {object-fit: contain}
+#demo-aligned img {width: 100%; height: 100%; object-fit: contain; image-rendering: pixelated}
+#demo-results img {image-rendering: pixelated}
+#demo-results .caption-label {white-space: normal; max-width: 100%; left: var(--block-label-margin)}
 """
 
 
@@ -22,9 +26,13 @@ def build_app() -> gr.Blocks:
             ds = datasets_tab.build_tab()
             tr = training_tab.build_tab()
             cp = compare_tab.build_tab()
+            ft = features_tab.build_tab()
             st = study_tab.build_tab()
+            dm = demo_tab.build_tab()
         app.load(ds["refresh"], None, [ds["table"], ds["chosen"]])
         app.load(tr["load"], None, tr["load_outputs"])
-        app.load(cp["load"], None, cp["load_outputs"])
+        app.load(cp["load"], None, cp["load_outputs"]).then(cp["reopen"], cp["reopen_inputs"], cp["reopen_outputs"])
+        app.load(ft["load"], None, ft["load_outputs"]).then(ft["reopen"], ft["reopen_inputs"], ft["reopen_outputs"])
         app.load(st["refresh"], None, st["refresh_outputs"])
+        app.load(dm["load"], None, dm["load_outputs"])
     return app

@@ -38,6 +38,27 @@ def run_paths(ids) -> list[Path]:
     return [workspace.sub("runs") / i for i in (ids or [])]
 
 
+def last_file() -> Path:
+    return workspace.sub("cache") / "compare-last.json"
+
+
+def remember_selection(ids) -> None:
+    """The last comparison evaluated, so the tab reopens on it (the demo workspace seeds it)."""
+    workspace.write_json_atomic(last_file(), {"runs": list(ids or [])})
+
+
+def last_selection() -> list[str]:
+    """The remembered runs that are still finished runs here."""
+    import json
+
+    try:
+        ids = json.loads(last_file().read_text()).get("runs") or []
+    except (OSError, ValueError, AttributeError):
+        return []
+    have = {v for _, v in run_choices()}
+    return [i for i in ids if i in have]
+
+
 def problems_md(problems: dict[str, str], note: str = "") -> str:
     lines = [f"- **{html.escape(name)}**: {html.escape(why)}" for name, why in problems.items()]
     head = [f"*{html.escape(note)}*"] if note else []
@@ -190,6 +211,8 @@ def build_tab() -> dict:
                 text += "\n\n" + "\n".join(f"- {html.escape(u)}" for u in unavailable)
             ok = sum(1 for r in results if r.get("ok"))
             text = f"Evaluated {ok} of {len(results)} run(s).\n\n" + text
+            if ok:
+                remember_selection(ids)
             avail = compare.plotted_metrics(results)
             first = avail[0] if avail else None
             choices = [(REGISTRY[m].label if m in REGISTRY else m, m) for m in avail]
@@ -219,7 +242,21 @@ def build_tab() -> dict:
                          [table, files, table_files])
 
         def load():
-            a, b = do_refresh([])
+            a, b = do_refresh(last_selection())
             return a, b, make_plot([], None)
 
-    return {"load": load, "load_outputs": [runs, sweep, plot]}
+        def reopen(ids, view_key, by, dr, rows, seed, pg, metric_names, agg, progress=gr.Progress()):
+            """After a page load: show the remembered comparison again (outputs and encoders are cached)."""
+            if not ids:
+                return tuple(gr.update() for _ in evaluate_outputs)
+            try:
+                return do_evaluate(ids, view_key, by, dr, rows, seed, pg, metric_names, agg, progress=progress)
+            except gr.Error as exc:  # a page load does not pop up errors: say it in the status line
+                out = [gr.update() for _ in evaluate_outputs]
+                out[evaluate_outputs.index(status)] = f"The last comparison could not be reopened: {exc.message}"
+                return tuple(out)
+
+        evaluate_outputs = [results_state, grid, grid_info, table, plot, plot_metric, files, status, table_files, grid_file]
+
+    return {"load": load, "load_outputs": [runs, sweep, plot], "reopen": reopen,
+            "reopen_inputs": grid_inputs + [metrics, aggregate], "reopen_outputs": evaluate_outputs}

@@ -106,8 +106,8 @@ def build_tab() -> dict:
             choices = checkpoint_choices()
             keys = {k for _, k in choices}
             value = [c for c in (current or []) if c in keys]
-            if not value and choices:
-                value = [choices[0][1]]  # something to translate with straight away
+            if not value and choices:  # something to translate with straight away: the shipped ones side by side
+                value = [k for _, k in choices if k.startswith("shipped:")][:T.MAX_CHECKPOINTS] or [choices[0][1]]
             return gr.update(choices=choices, value=value)
 
         def do_directions(keys):
