@@ -253,8 +253,12 @@ def install_demo(progress=None, root=None, votes: int = 2) -> dict:
     report(0.6, "Evaluating the demo runs")
     results = evaluate_runs(runs, progress=lambda f, m: report(0.6 + 0.25 * f, m))
     summary["notes"] += [f"{r['name']}: {r['error']}" for r in results if not r.get("ok")]
-    # The Compare tab reopens on the last comparison: make it the demo runs.
+    # The Compare and Feature space tabs reopen on their last view: make it the demo runs, and Figure 9's pair
+    # (Pix2Pix on the pseudo-pairs and CycleGAN at alpha = 0) over the pseudo-pair composition.
     workspace.write_json_atomic(workspace.sub("cache") / "compare-last.json", {"runs": [r.name for r in runs]})
+    workspace.write_json_atomic(workspace.sub("cache") / "features-last.json", {
+        "composition": "demo-pix2pix-pseudo", "runs": ["demo-pix2pix-pseudo", "demo-cyclegan-alpha0"], "source": "",
+        "task": "eyeglasses", "encoder": "attribute", "sigma": 1.0})
     from ..study.plan import list_studies
 
     existing = [st for st in list_studies() if st["title"] == STUDY_TITLE]
@@ -273,7 +277,9 @@ def install_demo(progress=None, root=None, votes: int = 2) -> dict:
 
 def decline_demo(home: Path | None = None) -> None:
     """Remember that this workspace starts empty (the user asked for it)."""
-    workspace.write_json_atomic((home or workspace.home()) / MARKER, {"declined": True, "when": time.time()})
+    home = Path(home) if home is not None else workspace.home()
+    home.mkdir(parents=True, exist_ok=True)
+    workspace.write_json_atomic(home / MARKER, {"declined": True, "when": time.time()})
 
 
 # ================================================================================ the example study
