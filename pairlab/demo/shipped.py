@@ -178,7 +178,7 @@ def install_run(shipped: ShippedCheckpoint, comp: Path, runs_root: Path | None =
         write_json_atomic(tmp / "run.json", {
             "composition": str(comp.resolve()), "model": m["model"], "pairlab_version": m.get("pairlab_version"),
             "torch_version": m.get("torch_version"), "device": m.get("device"), "created": time.time(),
-            "shipped": shipped.name, "parameters": m.get("parameters")})
+            "shipped": shipped.name, "preset": f"{m.get('preset', PRESET)} (shipped)", "parameters": m.get("parameters")})
         it = int(m["iteration"])
         write_json_atomic(tmp / "status.json", {
             "state": "done", "progress": 1.0, "iteration": it, "total": it, "epoch": m.get("epoch"),

@@ -649,7 +649,7 @@ class Queue:
             cfg = _read_json(folder / "config.json") or {}
             run = _read_json(folder / "run.json") or {}
             job = {"composition": run.get("composition", ""), "composition_name": Path(run.get("composition", "")).name,
-                   "model": cfg.get("model", ""), "preset": "(command line)", "seed": cfg.get("seed"),
+                   "model": cfg.get("model", ""), "preset": run.get("preset") or "(command line)", "seed": cfg.get("seed"),
                    "created": run.get("created") or folder.stat().st_mtime, "device": run.get("device")}
         state = status.get("state", "queued")
         if state == "running" and proc and proc.get("stop_requested_at"):

@@ -201,14 +201,15 @@ def build_tab() -> dict:
             for r in results:
                 if not r.get("ok") and r.get("error"):
                     problems[r["name"]] = compare.clean_error(r["name"], r["error"])
-            unavailable = []
+            # One line per unavailable metric (its sentence for the first run, and how many runs it concerns).
+            unavailable: dict[str, list] = {}
             for r in results:
-                for why in r.get("unavailable", {}).values():
-                    if why not in unavailable:
-                        unavailable.append(why)
+                for name, why in r.get("unavailable", {}).items():
+                    unavailable.setdefault(name, [why, 0])[1] += 1
             text = problems_md(problems, note)
             if unavailable:
-                text += "\n\n" + "\n".join(f"- {html.escape(u)}" for u in unavailable)
+                text += "\n\n" + "\n".join(f"- {html.escape(why)}" + (f" ({n} runs)" if n > 1 else "")
+                                             for why, n in unavailable.values())
             ok = sum(1 for r in results if r.get("ok"))
             text = f"Evaluated {ok} of {len(results)} run(s).\n\n" + text
             if ok:

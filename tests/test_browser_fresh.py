@@ -1,0 +1,79 @@
+"""A new user's first start: ``./pairlab.sh app`` on a fresh workspace installs the demo workspace from the shipped
+checkpoints, and every tab shows real content: compositions, finished runs with curves, a comparison, a feature-space
+plot, an example study with votes and its Table 6, and a live translation of an uploaded photo in the Demo tab."""
+import time
+
+import pytest
+
+from browser import REPO, browser_or_skip, chromium_page, running_app, screenshot
+
+pytestmark = pytest.mark.browser
+
+
+def wait_for(pred, timeout=120, what="condition"):
+    deadline = time.time() + timeout
+    while not pred():
+        assert time.time() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.25)
+
+
+def test_fresh_start_opens_the_demo_workspace_with_content_in_every_tab(tmp_path):
+    browser_or_skip()
+    from pairlab.demo import shipped
+
+    names = [s.name for s in shipped.shipped_checkpoints()]
+    assert names, "checkpoints/demo/ holds no shipped checkpoints"
+    env = {"PAIRLAB_DEMO": "1", "TORCH_HOME": str(tmp_path / "torch_home")}  # the default SynthFaces: no overrides
+    t0 = time.time()
+    with running_app(tmp_path, env, startup_timeout=600) as url, chromium_page() as page:
+        log = (tmp_path / "app.log").read_text()
+        print(f"app up after {time.time() - t0:.1f}s")
+        assert "demo workspace ready" in log and "note:" not in log, log[-2000:]
+        page.goto(url)
+
+        # Datasets: the demo compositions
+        wait_for(lambda: "demo-cyclegan-alpha0" in page.locator("#ds-table").inner_text(), 60, "compositions")
+        assert "demo-pix2pix-pseudo" in page.locator("#ds-table").inner_text()
+        screenshot(page, "fresh-datasets")
+
+        # Training: the shipped runs as finished runs, with curves and a sample grid
+        page.get_by_role("tab", name="Training").click()
+        wait_for(lambda: page.locator("#tr-table").inner_text().count("done") >= len(names), 60, "finished runs")
+        assert all(f"demo-{n}" in page.locator("#tr-table").inner_text() for n in names)
+        page.locator("#tr-curves .js-plotly-plot .scatterlayer .trace").first.wait_for()
+        page.locator("#tr-sample img").first.wait_for()
+        screenshot(page, "fresh-training")
+
+        # Compare: the demo comparison reopens by itself (grid, table, plot)
+        page.get_by_role("tab", name="Compare").click()
+        page.locator("#cmp-status").get_by_text(f"Evaluated {len(names)} of {len(names)} run(s)").wait_for(timeout=180_000)
+        page.locator("#cmp-grid img").first.wait_for()
+        table = page.locator("#cmp-table").inner_text()
+        assert "demo-pix2pix-pseudo" in table and "Task completion rate" in table
+        page.locator("#cmp-plot .js-plotly-plot .scatterlayer .trace").first.wait_for()
+        screenshot(page, "fresh-compare")
+
+        # Feature space: the Figure 9 plot of the demo composition and runs
+        page.get_by_role("tab", name="Feature space").click()
+        page.locator("#feat-plot .js-plotly-plot .scatterlayer .trace").first.wait_for(timeout=180_000)
+        assert "explained variance" in page.locator("#feat-explained").inner_text()
+        screenshot(page, "fresh-features")
+
+        # User study: the example study with its votes and Table 6
+        page.get_by_role("tab", name="User study").click()
+        wait_for(lambda: "automatic participant" in page.locator("#st-studies").inner_text(), 60, "the example study")
+        page.locator("#st-show").click()
+        wait_for(lambda: "CycleGAN" in page.locator("#st-table6").inner_text(), 60, "Table 6")
+        assert "vote" in page.locator("#st-summary").inner_text().lower()
+        screenshot(page, "fresh-study")
+
+        # Demo: the shipped checkpoints are chosen; upload a photo and translate
+        page.get_by_role("tab", name="Demo").click()
+        wait_for(lambda: "(shipped)" in page.locator("#demo-checkpoints").inner_text(), 30, "shipped checkpoints")
+        page.locator("#demo-input input[type=file]").set_input_files(str(REPO / "assets" / "demo_faces" / "glasses.jpg"))
+        page.locator("#demo-input img").first.wait_for()
+        page.locator("#demo-translate").click()
+        page.locator("#demo-status").get_by_text("Alignment took").wait_for(timeout=120_000)
+        captions = page.locator("#demo-results").inner_text()
+        assert captions.count(" ms") >= min(len(names), 4), captions
+        screenshot(page, "fresh-demo")
