@@ -97,6 +97,14 @@ def screenshot(page, name: str) -> Path:
     return path
 
 
+def wait_for(pred, timeout=120, what="condition") -> None:
+    """Poll ``pred`` until it holds; fail the test with ``what`` after ``timeout`` seconds."""
+    deadline = time.time() + timeout
+    while not pred():
+        assert time.time() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.25)
+
+
 def set_number(page, elem_id: str, value) -> None:
     box = page.locator(f"#{elem_id} input").first
     box.fill(str(value))

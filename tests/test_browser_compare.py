@@ -8,18 +8,11 @@ import time
 
 import pytest
 
-from browser import browser_or_skip, chromium_page, running_app, screenshot
+from browser import browser_or_skip, chromium_page, running_app, screenshot, wait_for
 
 pytestmark = pytest.mark.browser
 
 KEEP = {"MSE to ground truth", "L1 to ground truth"}
-
-
-def wait_for(pred, timeout=120, what="condition"):
-    deadline = time.time() + timeout
-    while not pred():
-        assert time.time() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.25)
 
 
 def test_compare_tab_evaluate_grid_table_plot_csv(tmp_path, monkeypatch):

@@ -10,18 +10,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from browser import REPO, browser_or_skip, chromium_page, running_app, screenshot
+from browser import REPO, browser_or_skip, chromium_page, running_app, screenshot, wait_for
 
 pytestmark = pytest.mark.browser
 
 FACE = REPO / "assets" / "demo_faces" / "glasses.jpg"
-
-
-def wait_for(pred, timeout=120, what="condition"):
-    deadline = time.time() + timeout
-    while not pred():
-        assert time.time() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.25)
 
 
 def test_demo_tab_translates_an_uploaded_photo(tmp_path, monkeypatch):

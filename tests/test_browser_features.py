@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from browser import browser_or_skip, chromium_page, running_app, screenshot
+from browser import browser_or_skip, chromium_page, running_app, screenshot, wait_for
 
 pytestmark = pytest.mark.browser
 
@@ -40,13 +40,6 @@ VISIBLE = """(key) => {
   const gd = document.querySelector('#feat-plot .js-plotly-plot');
   return gd._fullData.filter(d => d.legendgroup === key).map(d => d.visible);
 }"""
-
-
-def wait_for(pred, timeout=60, what="condition"):
-    deadline = time.time() + timeout
-    while not pred():
-        assert time.time() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.25)
 
 
 def fake_classifier(source, attribute="Eyeglasses"):

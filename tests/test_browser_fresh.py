@@ -5,16 +5,9 @@ import time
 
 import pytest
 
-from browser import REPO, browser_or_skip, chromium_page, running_app, screenshot
+from browser import REPO, browser_or_skip, chromium_page, running_app, screenshot, wait_for
 
 pytestmark = pytest.mark.browser
-
-
-def wait_for(pred, timeout=120, what="condition"):
-    deadline = time.time() + timeout
-    while not pred():
-        assert time.time() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.25)
 
 
 def test_fresh_start_opens_the_demo_workspace_with_content_in_every_tab(tmp_path):

@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from browser import ARTIFACTS, browser_or_skip, chromium_page, running_app, screenshot
+from browser import ARTIFACTS, browser_or_skip, chromium_page, running_app, screenshot, wait_for
 
 pytestmark = pytest.mark.browser
 
@@ -19,13 +19,6 @@ def progress_text(page) -> str:
 def iteration(page) -> int:
     m = re.search(r"iteration (\d+)/", progress_text(page))
     return int(m.group(1)) if m else -1
-
-
-def wait_for(pred, timeout=120, what="condition"):
-    deadline = time.time() + timeout
-    while not pred():
-        assert time.time() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.25)
 
 
 def test_training_tab_launch_watch_stop_resume(tmp_path, monkeypatch):

@@ -39,9 +39,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image, ImageDraw
 
 from .. import workspace
+from .compare import _font
 from ..errors import UserError
 
 VERSION = 1
@@ -841,18 +842,6 @@ def write_html(fig, path: Path) -> Path:
 
 
 # ================================================================================ the PNG (PIL, same data)
-def _font(size: int):
-    for name in ("DejaVuSans.ttf", "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"):
-        try:
-            return ImageFont.truetype(name, size)
-        except OSError:
-            continue
-    try:
-        return ImageFont.load_default(size=size)
-    except TypeError:
-        return ImageFont.load_default()
-
-
 def nice_ticks(lo: float, hi: float, count: int = 6) -> list[float]:
     """Round tick positions covering [lo, hi]."""
     if not math.isfinite(lo) or not math.isfinite(hi) or hi <= lo:
