@@ -194,7 +194,7 @@ def install_run(shipped: ShippedCheckpoint, comp: Path, runs_root: Path | None =
 
 
 def install_encoders(root: Path | None = None) -> list[str]:
-    """Copy the shipped encoder files into the workspace cache (never over newer ones)."""
+    """Copy the shipped encoder files into the workspace cache (never over ones already there)."""
     from ..eval import encoders
 
     src = (root or shipped_root()) / "encoders"
@@ -262,13 +262,18 @@ def install_demo(progress=None, root=None, votes: int = 2) -> dict:
     from ..study.plan import list_studies
 
     existing = [st for st in list_studies() if st["title"] == STUDY_TITLE]
-    try:
-        summary["study"] = ({"id": existing[0]["study_id"], "title": STUDY_TITLE, "votes": existing[0]["votes"],
-                             "participants": existing[0]["participants"]} if existing else make_example_study([workspace.sub("runs") / f"demo-{n}" for n in STUDY_RUNS],
-                                              [next(s.title for s in shipped if s.name == n) for n in STUDY_RUNS],
-                                              participants=votes, progress=lambda f, m: report(0.85 + 0.15 * f, m)))
-    except (UserError, StopIteration) as exc:
-        summary["notes"].append(f"No example study: {exc}")
+    titles = {s.name: s.title for s in shipped}
+    if existing:
+        st = existing[0]
+        summary["study"] = {"id": st["study_id"], "title": STUDY_TITLE, "votes": st["votes"],
+                            "participants": st["participants"]}
+    elif all(n in titles for n in STUDY_RUNS):
+        try:
+            summary["study"] = make_example_study([workspace.sub("runs") / f"demo-{n}" for n in STUDY_RUNS],
+                                                  [titles[n] for n in STUDY_RUNS], participants=votes,
+                                                  progress=lambda f, m: report(0.85 + 0.15 * f, m))
+        except UserError as exc:
+            summary["notes"].append(f"No example study: {exc}")
     summary["seconds"] = round(time.time() - t0, 1)
     workspace.write_json_atomic(workspace.home() / MARKER, dict(summary, installed=time.time(), root=str(root)))
     report(1.0, "Demo workspace ready")
@@ -286,7 +291,7 @@ def decline_demo(home: Path | None = None) -> None:
 def oracle_choice(classifier, left: np.ndarray, right: np.ndarray) -> str:
     """An automatic participant for 'which image has the eyeglasses removed?': the lab's eyeglasses classifier
     says p(eyeglasses) for each image; below one half counts as removed."""
-    p_left, p_right = classifier.predict_proba(np.stack([left, right]))
+    p_left, p_right = classifier.predict_proba([left, right])  # a list: the two images may differ in size
     gone = (p_left < 0.5, p_right < 0.5)
     if gone == (True, True):
         return "both"
@@ -307,8 +312,8 @@ def make_example_study(run_dirs, labels, participants: int = 2, progress=None) -
     design = plan_mod.StudyDesign(title=STUDY_TITLE, sample_count=6,
                                   repeats=1, catch_trials=1)
     sid = plan_mod.freeze(design, inputs)
-    fp = json.loads((Path(run_dirs[0]) / "run.json").read_text())["composition"]
-    manifest = json.loads((Path(fp) / "manifest.json").read_text())
+    comp = json.loads((Path(run_dirs[0]) / "run.json").read_text())["composition"]
+    manifest = json.loads((Path(comp) / "manifest.json").read_text())
     classifier = encoders.attribute_classifier(fingerprint=manifest["source"]["fingerprint"], attribute="Eyeglasses")
     plan = plan_mod.load_plan(sid)
     n = 0
