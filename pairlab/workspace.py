@@ -91,6 +91,20 @@ def write_json_atomic(path: Path, data) -> None:
     os.replace(tmp, path)
 
 
+def remember_view(name: str, data: dict) -> None:
+    """What a tab last showed (e.g. the runs of a comparison), so it reopens on it after a reload or restart."""
+    write_json_atomic(sub("cache") / f"{name}-last.json", data)
+
+
+def last_view(name: str) -> dict:
+    """The view ``remember_view`` stored, or {} when there is none (or it is unreadable)."""
+    try:
+        data = json.loads((sub("cache") / f"{name}-last.json").read_text())
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
 def clean_stale_temps(folder: Path) -> int:
     """Remove temporary folders left by a killed process (names start with '.tmp-')."""
     count = 0

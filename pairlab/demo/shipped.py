@@ -255,8 +255,8 @@ def install_demo(progress=None, root=None, votes: int = 2) -> dict:
     summary["notes"] += [f"{r['name']}: {r['error']}" for r in results if not r.get("ok")]
     # The Compare and Feature space tabs reopen on their last view: make it the demo runs, and Figure 9's pair
     # (Pix2Pix on the pseudo-pairs and CycleGAN at alpha = 0) over the pseudo-pair composition.
-    workspace.write_json_atomic(workspace.sub("cache") / "compare-last.json", {"runs": [r.name for r in runs]})
-    workspace.write_json_atomic(workspace.sub("cache") / "features-last.json", {
+    workspace.remember_view("compare", {"runs": [r.name for r in runs]})
+    workspace.remember_view("features", {
         "composition": "demo-pix2pix-pseudo", "runs": ["demo-pix2pix-pseudo", "demo-cyclegan-alpha0"], "source": "",
         "task": "eyeglasses", "encoder": "attribute", "sigma": 1.0})
     from ..study.plan import list_studies

@@ -31,6 +31,20 @@ def friendly(fn):
     return wrapper
 
 
+def reopen_quietly(fn, outputs: list, status, what: str):
+    """Wrap a handler for a page load: a gr.Error becomes a line in ``status`` instead of a pop-up."""
+
+    def run(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except gr.Error as exc:
+            out = [gr.update() for _ in outputs]
+            out[outputs.index(status)] = f"{what} could not be reopened: {exc.message}"
+            return tuple(out)
+
+    return run
+
+
 def progress_adapter(progress: gr.Progress, start: float = 0.0, span: float = 1.0):
     """Adapt gr.Progress to pairlab's ``progress(fraction, message)`` callbacks."""
 

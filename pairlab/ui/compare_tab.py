@@ -18,7 +18,7 @@ from ..errors import UserError
 from ..eval import REGISTRY, evaluate_runs
 from ..eval import compare
 from ..train.queue import default_queue
-from .common import friendly, progress_adapter
+from .common import friendly, progress_adapter, reopen_quietly
 
 VIEW_CHOICES = [(label, key) for key, label in compare.VIEWS.items()]
 METRIC_CHOICES = [(m.label, name) for name, m in REGISTRY.items()]
@@ -38,25 +38,11 @@ def run_paths(ids) -> list[Path]:
     return [workspace.sub("runs") / i for i in (ids or [])]
 
 
-def last_file() -> Path:
-    return workspace.sub("cache") / "compare-last.json"
-
-
-def remember_selection(ids) -> None:
-    """The last comparison evaluated, so the tab reopens on it (the demo workspace seeds it)."""
-    workspace.write_json_atomic(last_file(), {"runs": list(ids or [])})
-
-
 def last_selection() -> list[str]:
-    """The remembered runs that are still finished runs here."""
-    import json
-
-    try:
-        ids = json.loads(last_file().read_text()).get("runs") or []
-    except (OSError, ValueError, AttributeError):
-        return []
+    """The runs of the last comparison that are still finished runs here."""
+    runs = workspace.last_view("compare").get("runs")
     have = {v for _, v in run_choices()}
-    return [i for i in ids if i in have]
+    return [str(r) for r in runs if str(r) in have] if isinstance(runs, list) else []
 
 
 def problems_md(problems: dict[str, str], note: str = "") -> str:
@@ -213,7 +199,7 @@ def build_tab() -> dict:
             ok = sum(1 for r in results if r.get("ok"))
             text = f"Evaluated {ok} of {len(results)} run(s).\n\n" + text
             if ok:
-                remember_selection(ids)
+                workspace.remember_view("compare", {"runs": list(ids)})
             avail = compare.plotted_metrics(results)
             first = avail[0] if avail else None
             choices = [(REGISTRY[m].label if m in REGISTRY else m, m) for m in avail]
@@ -250,12 +236,8 @@ def build_tab() -> dict:
             """After a page load: show the remembered comparison again (outputs and encoders are cached)."""
             if not ids:
                 return tuple(gr.update() for _ in evaluate_outputs)
-            try:
-                return do_evaluate(ids, view_key, by, dr, rows, seed, pg, metric_names, agg, progress=progress)
-            except gr.Error as exc:  # a page load does not pop up errors: say it in the status line
-                out = [gr.update() for _ in evaluate_outputs]
-                out[evaluate_outputs.index(status)] = f"The last comparison could not be reopened: {exc.message}"
-                return tuple(out)
+            return reopen_quietly(do_evaluate, evaluate_outputs, status, "The last comparison")(
+                ids, view_key, by, dr, rows, seed, pg, metric_names, agg, progress=progress)
 
         evaluate_outputs = [results_state, grid, grid_info, table, plot, plot_metric, files, status, table_files, grid_file]
 

@@ -19,7 +19,7 @@ from ..data.compose import list_compositions
 from ..errors import UserError
 from ..eval import features
 from ..train.queue import default_queue
-from .common import friendly, progress_adapter
+from .common import friendly, progress_adapter, reopen_quietly
 
 ENCODER_CHOICES = [("attribute classifier (penultimate layer)", "attribute"), ("identity encoder", "identity")]
 SIGMA_CHOICES = [("1σ", 1.0), ("2σ", 2.0)]
@@ -28,27 +28,6 @@ STAT_HEADERS = ["panel", "group", "n", "PC1", "PC2", "to real A", "to real B", "
 
 
 # ----- what the tab shows (plain functions of the workspace) ----------------------------------------------
-def last_file():
-    return workspace.sub("cache") / "features-last.json"
-
-
-def remember_plot(comp_name, run_ids, source_path, task_name, enc, sig) -> None:
-    """The last plot drawn, so the tab reopens on it (the demo workspace seeds it with Figure 9's pair)."""
-    workspace.write_json_atomic(last_file(), {"composition": comp_name or None, "runs": list(run_ids or []),
-                                              "source": source_path or "", "task": task_name, "encoder": enc,
-                                              "sigma": float(sig or 1.0)})
-
-
-def last_plot() -> dict:
-    import json
-
-    try:
-        data = json.loads(last_file().read_text())
-    except (OSError, ValueError):
-        return {}
-    return data if isinstance(data, dict) else {}
-
-
 def composition_choices() -> list[tuple[str, str]]:
     return [(f"{c['name']} ({c['recipe']}, {c['task']})", c["name"]) for c in list_compositions()]
 
@@ -166,7 +145,9 @@ def build_tab() -> dict:
                                               source=source_path or None, task=task_name or "eyeglasses",
                                               train_encoder=bool(train_missing))
             space = features.feature_space(request, progress=progress_adapter(progress))
-            remember_plot(comp_name, run_ids, source_path, task_name, enc, sig)
+            workspace.remember_view("features", {"composition": comp_name or None, "runs": list(run_ids or []),
+                                                 "source": source_path or "", "task": task_name, "encoder": enc,
+                                                 "sigma": float(sig or 1.0)})
             return _show(space)
 
         @friendly
@@ -182,21 +163,17 @@ def build_tab() -> dict:
         sigma.change(do_sigma, [space_state, sigma], outputs)
 
         def load():
-            last = last_plot()
+            last = workspace.last_view("features")
             a, b, c = do_refresh(last.get("composition"), last.get("runs") or [], last.get("source") or "")
             return (a, b, c, empty_figure(), last.get("task") or "eyeglasses", last.get("encoder") or "attribute",
                     float(last.get("sigma") or 1.0))
 
         def reopen(comp_name, run_ids, source_path, task_name, enc, sig, progress=gr.Progress()):
             """After a page load: draw the remembered plot again (features are cached); problems go to the status."""
-            if not last_plot() or not (comp_name or run_ids or source_path):
+            if not workspace.last_view("features") or not (comp_name or run_ids or source_path):
                 return tuple(gr.update() for _ in outputs)
-            try:
-                return do_plot(comp_name, run_ids, source_path, task_name, enc, sig, False, progress=progress)
-            except gr.Error as exc:
-                out = [gr.update() for _ in outputs]
-                out[outputs.index(status)] = f"The last plot could not be redrawn: {exc.message}"
-                return tuple(out)
+            return reopen_quietly(do_plot, outputs, status, "The last plot")(
+                comp_name, run_ids, source_path, task_name, enc, sig, False, progress=progress)
 
     return {"load": load, "load_outputs": [comp, runs, source, plot, task, encoder, sigma], "reopen": reopen,
             "reopen_inputs": [comp, runs, source, task, encoder, sigma], "reopen_outputs": outputs}
