@@ -1,6 +1,7 @@
 """Operations shared by the UI, the CLI and the tests (each arrow of the flow, as one plain call)."""
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -32,7 +33,22 @@ def synthfaces_source(count: int = DEFAULT_SYNTHFACES["count"], size: int = DEFA
     if count < 30 or count > 200_000:
         raise UserError(f"SynthFaces count must be between 30 and 200,000, got {count}.")
     folder = synthfaces_dir(count, size, seed)
-    if not (folder / "synthfaces.json").exists():
+    meta = folder / "synthfaces.json"
+    if meta.exists():
+        try:
+            version = json.loads(meta.read_text()).get("version")
+        except (OSError, ValueError):
+            version = None
+        if version != synthfaces.VERSION:
+            # rendered by an older renderer (other bytes): keep it beside, under its version, and render anew
+            old = folder.with_name(f"{folder.name}-v{version}")
+            if not old.exists():
+                os.replace(folder, old)
+            else:
+                import shutil
+
+                shutil.rmtree(folder)
+    if not meta.exists():
         workspace.clean_stale_temps(folder.parent)
         synthfaces.generate(folder, count=count, size=size, seed=seed, progress=progress)
     return open_source(folder, "celeba")

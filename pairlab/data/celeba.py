@@ -48,7 +48,7 @@ CELEBA_SIZE = (178, 218)
 CELEBA_MEAN_LANDMARKS = np.array(
     [[69.0, 111.0], [107.5, 111.0], [88.0, 135.0], [72.0, 152.0], [105.0, 152.0]], dtype=np.float32
 )
-CELEBA_EYE_DISTANCE = float(np.linalg.norm(CELEBA_MEAN_LANDMARKS[1] - CELEBA_MEAN_LANDMARKS[0]))
+CELEBA_EYE_DISTANCE = float(np.sqrt(np.sum((CELEBA_MEAN_LANDMARKS[1] - CELEBA_MEAN_LANDMARKS[0]) ** 2)))  # no BLAS
 
 
 # ----------------------------------------------------------------------------------------- writing

@@ -395,6 +395,8 @@ def compose(source: Source, recipe: Recipe, name: str | None = None, out_root: P
         for i, it in enumerate(the_plan.items):
             img, pts = prepare(it.ref.load(), it.landmarks, size)
             if it.provenance == "pseudo":
+                # the sample's CelebA-unit values, drawn against the landmarks of the image written here
+                it.params = synth.fit(it.params, pts)
                 img = Image.fromarray(synth.apply(np.asarray(img), pts, it.params))
             sizes.add(img.size)
             save_image(img, tmp / it.split / it.file)
@@ -511,8 +513,9 @@ def _examples(the_plan: Plan, count: int) -> list[tuple[Image.Image, str]]:
     for it in (pseudo + real_pairs)[:count]:
         a, pts = prepare(it.ref.load(), it.landmarks, size)
         if it.provenance == "pseudo":
-            a = Image.fromarray(synth.apply(np.asarray(a), pts, it.params))
-            shown = {k: v for k, v in it.params.items() if not isinstance(v, (list, dict))}
+            params = synth.fit(it.params, pts)
+            a = Image.fromarray(synth.apply(np.asarray(a), pts, params))
+            shown = {k: v for k, v in params.items() if not isinstance(v, (list, dict))}
             caption = "M(b) | b  " + ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in list(shown.items())[:5])
         else:
             caption = f"a | T(a)  ({it.source_name})"

@@ -29,10 +29,11 @@ import time
 import numpy as np
 
 from ..errors import UserError
+from . import exact as X
 from .celeba import CELEBA_EYE_DISTANCE, CELEBA_MEAN_LANDMARKS, TASK_ATTRIBUTE
 
 # Half the mouth-corner distance of CelebA's mean aligned face: the unit of the smile frame, in CelebA pixels.
-CELEBA_HALF_MOUTH = float(np.linalg.norm(CELEBA_MEAN_LANDMARKS[4] - CELEBA_MEAN_LANDMARKS[3]) / 2.0)
+CELEBA_HALF_MOUTH = X.hypot(*(CELEBA_MEAN_LANDMARKS[4] - CELEBA_MEAN_LANDMARKS[3])) / 2.0
 
 
 # ------------------------------------------------------------------------------------------ helpers
@@ -55,7 +56,7 @@ def _check_landmarks(landmarks) -> np.ndarray:
 def _axis(p0: np.ndarray, p1: np.ndarray, what: str) -> tuple[np.ndarray, np.ndarray, float]:
     """Unit vector u from p0 to p1, its normal v (pointing 'down' for an upright face) and the distance."""
     d = p1 - p0
-    dist = float(math.hypot(d[0], d[1]))
+    dist = X.hypot(float(d[0]), float(d[1]))
     if dist < 1.0:
         raise UserError(f"The {what} landmarks are less than one pixel apart, so this face cannot be used.")
     u = d / dist
@@ -98,6 +99,12 @@ class Synthesizer:
         raise NotImplementedError
 
     def param_ranges(self) -> dict:
+        raise NotImplementedError
+
+    def fit(self, params: dict, landmarks: np.ndarray) -> dict:
+        """The same sample (its CelebA-unit values) described for the face with these landmarks: the pixel values
+        that ``apply`` draws there. Compositions call it with the landmarks of the image actually written, so a
+        sample drawn on a source image keeps the paper's scale after the image is resized."""
         raise NotImplementedError
 
     def __call__(self, image: np.ndarray, landmarks: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, dict]:
@@ -151,25 +158,36 @@ class PseudoEyeglasses(Synthesizer):
 
     def sample_params(self, rng: np.random.Generator, landmarks: np.ndarray) -> dict:
         lm = _check_landmarks(landmarks)
-        u, _, eye_dist = _axis(lm[0], lm[1], "eye")
-        scale = eye_dist / CELEBA_EYE_DISTANCE
         h = float(rng.uniform(*self.HEIGHT))
         w = float(rng.uniform(h * self.WIDTH_OVER_HEIGHT[0], h * self.WIDTH_OVER_HEIGHT[1]))
         opacity = float(rng.uniform(*self.OPACITY))
         lw = float(rng.uniform(h * self.LINE_OVER_HEIGHT[0], h * self.LINE_OVER_HEIGHT[1]))
+        return self._describe(lm, h, w, lw, opacity, list(self.color))
+
+    def fit(self, params: dict, landmarks: np.ndarray) -> dict:
+        try:
+            h, w, lw = float(params["height"]), float(params["width"]), float(params["line_width"])
+            opacity = float(params["opacity"])
+        except (KeyError, TypeError, ValueError):
+            raise UserError("The eyeglasses parameters are incomplete: they need height, width, line width and opacity.")
+        return self._describe(_check_landmarks(landmarks), h, w, lw, opacity, list(params.get("color", self.color)))
+
+    def _describe(self, lm: np.ndarray, h: float, w: float, lw: float, opacity: float, color: list) -> dict:
+        u, _, eye_dist = _axis(lm[0], lm[1], "eye")
+        scale = eye_dist / CELEBA_EYE_DISTANCE
         return {
             "synthesizer": self.name,
             "height": h,
             "width": w,
             "line_width": lw,
             "opacity": opacity,
-            "color": list(self.color),
+            "color": color,
             "scale": scale,
             "eye_distance_px": eye_dist,
             "height_px": h * scale,
             "width_px": w * scale,
             "line_width_px": lw * scale,
-            "angle_deg": math.degrees(math.atan2(u[1], u[0])),
+            "angle_deg": math.degrees(X.arctan2(float(u[1]), float(u[0]))),
             "line_length_px": max(eye_dist - w * scale, 0.0),
         }
 
@@ -326,8 +344,8 @@ def _solve_template(points) -> tuple[np.ndarray, np.ndarray]:
     win = _window(_window_radius(c[:, 0], c[:, 1]))
     target = d / np.maximum(win, 0.2)[:, None]
     sq = ((c[:, None, :] - c[None, :, :]) ** 2).sum(-1)
-    K = np.exp(-sq / (2 * _RBF_SIGMA**2)) + _RBF_RIDGE * np.eye(len(c))
-    return c, np.linalg.solve(K, target)
+    K = X.exp(-sq / (2 * _RBF_SIGMA**2)) + _RBF_RIDGE * np.eye(len(c))
+    return c, X.solve(K, target)
 
 
 _SOLVED = {name: _solve_template(pts) for name, pts in SMILE_TEMPLATES.items()}
@@ -364,6 +382,13 @@ class PseudoSmile(Synthesizer):
         intensity = float(rng.uniform(*self.INTENSITY))
         return self.describe(lm, template, intensity)
 
+    def fit(self, params: dict, landmarks: np.ndarray) -> dict:
+        try:
+            template, intensity = params["template"], float(params["intensity"])
+        except (KeyError, TypeError, ValueError):
+            raise UserError("The smile parameters are incomplete: they need a template and an intensity.")
+        return self.describe(landmarks, template, intensity)
+
     def describe(self, landmarks: np.ndarray, template: str, intensity: float) -> dict:
         """The full parameter record for a chosen template and intensity on this face."""
         lm = _check_landmarks(landmarks)
@@ -372,15 +397,15 @@ class PseudoSmile(Synthesizer):
         u, _, corner_dist = _axis(lm[3], lm[4], "mouth-corner")
         unit = corner_dist / 2.0
         pts = np.array(SMILE_TEMPLATES[template])
-        corner_moves = [float(np.hypot(*p[2:])) for p in pts if abs(abs(p[0]) - 1.0) < 1e-9 and p[1] == 0.0]
-        max_move = float(np.hypot(pts[:, 2], pts[:, 3]).max()) * intensity
+        corner_moves = [X.hypot(float(p[2]), float(p[3])) for p in pts if abs(abs(p[0]) - 1.0) < 1e-9 and p[1] == 0.0]
+        max_move = float(X.hypot(pts[:, 2], pts[:, 3]).max()) * intensity
         return {
             "synthesizer": self.name,
             "template": template,
             "intensity": float(intensity),
             "unit_px": unit,
             "scale": unit / CELEBA_HALF_MOUTH,
-            "angle_deg": math.degrees(math.atan2(u[1], u[0])),
+            "angle_deg": math.degrees(X.arctan2(float(u[1]), float(u[0]))),
             "max_displacement": max_move * CELEBA_HALF_MOUTH,      # CelebA pixels
             "max_displacement_px": max_move * unit,
             "corner_displacement": max(corner_moves) * intensity * CELEBA_HALF_MOUTH,
@@ -401,11 +426,12 @@ class PseudoSmile(Synthesizer):
         # Gaussians are separable along the image axes (isotropic), so the RBF sum is two small matrix products.
         c_img = m + unit * (centres[:, :1] * u + centres[:, 1:] * v)          # (N, 2)
         s2 = 2.0 * (_RBF_SIGMA * unit) ** 2
-        gx = np.exp(-((xs[None, :] - c_img[:, :1]) ** 2) / s2)                # (N, W)
-        gy = np.exp(-((ys[None, :] - c_img[:, 1:]) ** 2) / s2)                # (N, H)
+        gx = X.exp(-((xs[None, :] - c_img[:, :1]) ** 2) / s2)                 # (N, W)
+        gy = X.exp(-((ys[None, :] - c_img[:, 1:]) ** 2) / s2)                 # (N, H)
         w_img = unit * intensity * (weights[:, :1] * u + weights[:, 1:] * v)  # (N, 2), image pixels
-        fx = gy.T @ (w_img[:, :1] * gx)
-        fy = gy.T @ (w_img[:, 1:] * gx)
+        # fx, fy = gy.T @ (w * gx), summed over the centres in order (a BLAS product rounds differently per CPU)
+        f = X.sum_of_products(gy.T, w_img[:, :, None] * gx[:, None, :])       # (H, 2, W)
+        fx, fy = f[:, 0], f[:, 1]
         dxm, dym = xs[None, :] - m[0], ys[:, None] - m[1]
         xn = (dxm * u[0] + dym * u[1]) / unit
         yn = (dxm * v[0] + dym * v[1]) / unit
@@ -508,7 +534,7 @@ def draw_simple_face(width: int = 128, height: int = 128, landmarks: np.ndarray 
     lm = face_landmarks(width, height) if landmarks is None else np.asarray(landmarks, dtype=np.float32)
     rng = np.random.default_rng(seed)
     ss = 4
-    eye_d = float(np.linalg.norm(lm[1] - lm[0]))
+    eye_d = X.hypot(*(lm[1] - lm[0]).astype(np.float64))
     u = (lm[1] - lm[0]) / eye_d
     v = np.array([-u[1], u[0]])
     k = eye_d / CELEBA_EYE_DISTANCE
@@ -521,7 +547,8 @@ def draw_simple_face(width: int = 128, height: int = 128, landmarks: np.ndarray 
     def ell(center, a, b, fill):
         # rotated ellipse as a polygon
         t = np.linspace(0, 2 * np.pi, 48, endpoint=False)
-        pts = center[None, :] + np.outer(a * np.cos(t), u) + np.outer(b * np.sin(t), v)
+        st, ct = X.sincos(t)
+        pts = center[None, :] + (a * ct)[:, None] * u[None, :] + (b * st)[:, None] * v[None, :]
         dr.polygon([S(p) for p in pts], fill=fill)
 
     eyes_mid = (lm[0] + lm[1]) / 2
@@ -537,9 +564,9 @@ def draw_simple_face(width: int = 128, height: int = 128, landmarks: np.ndarray 
     dark = tuple(int(c * 0.75) for c in skin)
     dr.polygon([S(nose - v * 16 * k), S(nose + u * 5 * k), S(nose - u * 5 * k)], fill=dark)
     mc = (lm[3] + lm[4]) / 2
-    mu = (lm[4] - lm[3]) / max(float(np.linalg.norm(lm[4] - lm[3])), 1e-6)
+    mu = (lm[4] - lm[3]) / max(X.hypot(*(lm[4] - lm[3]).astype(np.float64)), 1e-6)
     mv = np.array([-mu[1], mu[0]])
-    half = float(np.linalg.norm(lm[4] - lm[3])) / 2
+    half = X.hypot(*(lm[4] - lm[3]).astype(np.float64)) / 2
     lip = (180, 70, 80)
     upper = [lm[3], mc - mv * 0.35 * half - mu * 0.3 * half, mc - mv * 0.2 * half,
              mc - mv * 0.35 * half + mu * 0.3 * half, lm[4]]

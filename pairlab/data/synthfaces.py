@@ -43,10 +43,11 @@ from PIL import Image, ImageDraw
 
 from ..errors import UserError
 from . import celeba
+from . import exact as X
 from .images import save_image
 
 GENERATOR = "synthfaces"
-VERSION = 1
+VERSION = 2  # 2: CPU-independent arithmetic (pairlab.data.exact); images differ from version 1
 MIN_SIZE = 64
 MAX_SIZE = 256
 JPEG_QUALITY = 95
@@ -74,7 +75,15 @@ def _closed_curve(ctrl, n: int = 6) -> np.ndarray:
     c = np.asarray(ctrl, dtype=np.float64)
     k = len(c)
     idx = (np.arange(k)[:, None] + np.arange(-1, 3)[None, :]) % k
-    return (_cr_basis(n, False) @ c[idx]).reshape(-1, 2)
+    return _spline(_cr_basis(n, False), c[idx])
+
+
+def _spline(basis: np.ndarray, ctrl4: np.ndarray) -> np.ndarray:
+    """Sum of the four basis columns times the (k, 4, 2) control windows, in a fixed order (no BLAS)."""
+    out = basis[None, :, 0, None] * ctrl4[:, None, 0, :]
+    for j in range(1, 4):
+        out = out + basis[None, :, j, None] * ctrl4[:, None, j, :]
+    return out.reshape(-1, 2)
 
 
 def _open_curve(ctrl, n: int = 6) -> np.ndarray:
@@ -83,33 +92,45 @@ def _open_curve(ctrl, n: int = 6) -> np.ndarray:
     c = np.concatenate([c[:1] * 2 - c[1:2], c, c[-1:] * 2 - c[-2:-1]])
     k = len(c) - 3
     idx = np.arange(k)[:, None] + np.arange(4)[None, :]
-    pts = (_cr_basis(n, False) @ c[idx]).reshape(-1, 2)
+    pts = _spline(_cr_basis(n, False), c[idx])
     return np.concatenate([pts, c[-2:-1]])
 
 
 @lru_cache(maxsize=None)
 def _unit_circle(n: int) -> np.ndarray:
     th = np.linspace(0.0, 2 * np.pi, n, endpoint=False)
-    return np.stack([np.cos(th), np.sin(th)], axis=1)
+    s, c = X.sincos(th)
+    return np.stack([c, s], axis=1)
+
+
+@lru_cache(maxsize=4096)
+def _rotation(angle: float) -> tuple[float, float]:
+    return X.sincos(float(angle))
 
 
 def _ellipse(cx: float, cy: float, rx: float, ry: float, n: int = 28, angle: float = 0.0) -> np.ndarray:
     u = _unit_circle(n) * (rx, ry)
     if angle:
-        c, s = math.cos(angle), math.sin(angle)
-        u = u @ np.array([[c, s], [-s, c]])
+        s, c = _rotation(angle)
+        u = _P2(u[:, 0] * c - u[:, 1] * s, u[:, 0] * s + u[:, 1] * c)
     return u + (cx, cy)
 
 
 def _ribbon(p: np.ndarray, w) -> np.ndarray:
-    """A stroke of (possibly varying) full width w along the polyline p, as a polygon."""
-    z = np.ascontiguousarray(p, dtype=np.float64).view(np.complex128).ravel()
+    """A stroke of (possibly varying) full width w along the polyline p (n, 2), as a polygon (2n, 2).
+
+    p may carry leading axes (..., n, 2) to make several strokes at once."""
+    z = np.asarray(p, dtype=np.float64)
     d = np.empty_like(z)
-    d[1:-1] = z[2:] - z[:-2]
-    d[0] = z[1] - z[0]
-    d[-1] = z[-1] - z[-2]
-    nrm = d * (0.5j / (np.abs(d) + 1e-12)) * w
-    return np.concatenate([z + nrm, (z - nrm)[::-1]]).view(np.float64).reshape(-1, 2)
+    d[..., 1:-1, :] = z[..., 2:, :] - z[..., :-2, :]
+    d[..., 0, :] = z[..., 1, :] - z[..., 0, :]
+    d[..., -1, :] = z[..., -1, :] - z[..., -2, :]
+    # the normal (-dy, dx) scaled to half the width, in real arithmetic (no complex SIMD kernels involved)
+    dx, dy = d[..., 0], d[..., 1]
+    k = (0.5 / (np.sqrt(dx * dx + dy * dy) + 1e-12)) * w
+    nrm = d[..., ::-1] * k[..., None]
+    nrm[..., 0] = -nrm[..., 0]
+    return np.concatenate([z + nrm, (z - nrm)[..., ::-1, :]], axis=-2)
 
 
 def _ring(outer: np.ndarray, inner: np.ndarray) -> np.ndarray:
@@ -133,6 +154,12 @@ def _P2(x, y) -> np.ndarray:
     return out
 
 
+def _affine(A: np.ndarray, pts) -> np.ndarray:
+    """Points (n, 2) through the 2x3 affine map A, element-wise in a fixed order (no BLAS)."""
+    p = np.asarray(pts, dtype=np.float64)
+    return (p[:, 0:1] * A[:, 0] + p[:, 1:2] * A[:, 1]) + A[:, 2]
+
+
 def _band(x, top, bottom) -> np.ndarray:
     """The closed region between two curves sampled at the same x."""
     n = len(x)
@@ -151,6 +178,27 @@ def _unit_lin(n: int) -> np.ndarray:
 
 def _lin(a: float, b: float, n: int) -> np.ndarray:
     return a + (b - a) * _unit_lin(n)
+
+
+# Powers of fixed sample positions, computed once (``exact`` keeps them the same bits on every CPU).
+_U14 = np.linspace(0.0, 1.0, 14)
+_U14_P07 = X.power(_U14, 0.7)
+_U14_P15 = X.power(_U14, 1.5)
+_BROW_ARCH = X.sin(np.pi * X.power(_U14, 0.8))
+_MOUTH_T = np.linspace(-1.0, 1.0, 25)  # mouth_geometry's t
+_LIP_ENV_U = X.power(1 - _MOUTH_T * _MOUTH_T, 0.55) * (1 - 0.3 * X.exp(-(_MOUTH_T / 0.16) ** 2))
+_OPEN_ENV = X.power(1 - X.power(np.abs(_MOUTH_T), 2.2), 0.9)
+_TEETH_ENV = X.power(1 - _MOUTH_T[np.abs(_MOUTH_T) <= 0.82] ** 2, 0.3)
+
+
+@lru_cache(maxsize=None)
+def _superellipse(n: int, ex: float):
+    """sign(c)|c|^(2/ex), sign(s)|s|^(2/ex) of the unit circle's n points (read-only arrays)."""
+    c = _unit_circle(n)
+    sx = np.sign(c[:, 0]) * X.power(np.abs(c[:, 0]), 2.0 / ex)
+    sy = np.sign(c[:, 1]) * X.power(np.abs(c[:, 1]), 2.0 / ex)
+    sx.flags.writeable = sy.flags.writeable = False
+    return sx, sy
 
 
 def _mirror(pts) -> np.ndarray:
@@ -455,31 +503,46 @@ def _ink(col: tuple) -> int:
             _INKS[col] = ink
     return ink
 class _Painter:
-    """Draws local-frame polygons on the supersampled canvas (and the silhouette mask)."""
+    """Draws local-frame polygons on the supersampled canvas (and the silhouette mask).
+
+    Polygons are queued and drawn in call order by ``flush``, which maps all their points to canvas pixels in one
+    element-wise affine pass (the same arithmetic per point as one at a time, far fewer numpy calls)."""
 
     def __init__(self, canvas: Image.Image, mask: Image.Image, A: np.ndarray):
         self.d = ImageDraw.Draw(canvas).draw  # PIL's core drawing objects: fewer checks per polygon
         self.da = ImageDraw.Draw(canvas, "RGBA").draw
         self.m = ImageDraw.Draw(mask).draw
-        self.M = np.ascontiguousarray(A[:, :2].T)
-        self.b = A[:, 2].copy()
+        self.A = np.asarray(A, dtype=np.float64)
+        self._pts: list = []
+        self._ops: list = []  # (target, ink)
 
-    def xy(self, pts) -> list:
-        return (np.dot(pts, self.M) + self.b).ravel().tolist()
+    def _queue(self, pts, target, ink) -> None:
+        p = np.asarray(pts, dtype=np.float64)
+        self._pts.append(p)
+        self._ops.append((target, ink, len(p)))
 
     def fill(self, pts, col, sil: bool = False) -> None:
-        xy = self.xy(pts)
         if len(col) == 4:
             if col[3] <= 0:
                 return
-            self.da.draw_polygon(xy, _ink(col), 1)
+            self._queue(pts, self.da, _ink(col))
         else:
-            self.d.draw_polygon(xy, _ink(col), 1)
+            self._queue(pts, self.d, _ink(col))
         if sil:
-            self.m.draw_polygon(xy, 255, 1)
+            self._queue(pts, self.m, 255)
 
     def sil(self, pts) -> None:
-        self.m.draw_polygon(self.xy(pts), 255, 1)
+        self._queue(pts, self.m, 255)
+
+    def flush(self) -> None:
+        if not self._pts:
+            return
+        flat = _affine(self.A, np.concatenate(self._pts)).ravel().tolist()
+        i = 0
+        for target, ink, n in self._ops:
+            target.draw_polygon(flat[i:i + 2 * n], ink, 1)
+            i += 2 * n
+        self._pts, self._ops = [], []
 
     def soft(self, cx, cy, rx, ry, col, alpha, rings: int = 3, angle: float = 0.0) -> None:
         """A soft blob: concentric translucent ellipses."""
@@ -500,11 +563,12 @@ class _Scene:
         pose = state["pose"]
         th = math.radians(pose["rot"])
         k = _EYE_DIST * pose["scale"]
-        R = np.array([[math.cos(th), -math.sin(th)], [math.sin(th), math.cos(th)]]) * k
+        sn, cs = X.sincos(th)
+        R = np.array([[cs, -sn], [sn, cs]]) * k
         o = _EYE_MID + (pose["dx"], pose["dy"])
         to_out = np.diag([size / _CW, size / _CH])
-        M = to_out @ R
-        self.A_out = np.concatenate([M, (to_out @ o)[:, None]], axis=1)  # local -> output pixels
+        M = X.matmul(to_out, R)
+        self.A_out = np.concatenate([M, X.matmul(to_out, o)[:, None]], axis=1)  # local -> output pixels
         self.A_can = self.A_out * self.ss
         self.A_can[:, 2] += (self.ss - 1) / 2.0
         f = identity["face"]
@@ -525,8 +589,7 @@ class _Scene:
         return float(np.interp(y, ys, xs))
 
     def points_out(self, pts) -> np.ndarray:
-        p = np.asarray(pts, dtype=np.float64)
-        return p @ self.A_out[:, :2].T + self.A_out[:, 2]
+        return _affine(self.A_out, pts)
 
     def head_contour(self) -> np.ndarray:
         f = self.id["face"]
@@ -593,10 +656,10 @@ class _Scene:
         if h["wavy"]:  # waves only push outwards, so lines drawn inside the smooth outline stay inside the hair
             c = np.array([0.0, -0.4])
             d = outer - c
-            ang = np.arctan2(d[:, 1], d[:, 0])
+            ang = X.arctan2(d[:, 1], d[:, 0])
             amp = h["wave_amp"] * (1.0 + 0.6 * (outer[:, 1] > 0.2))
-            outer = outer + d / np.linalg.norm(d, axis=1, keepdims=True) * (
-                amp * (0.5 + 0.5 * np.sin(h["wave_freq"] * ang + h["wave_phase"])))[:, None]
+            outer = outer + d / X.row_norms(d, keepdims=True) * (
+                amp * (0.5 + 0.5 * X.sin(h["wave_freq"] * ang + h["wave_phase"])))[:, None]
         hl = h["hairline"]
         side_bottom = -0.05
         if style == "bangs":
@@ -740,8 +803,8 @@ def _draw_base(sc: _Scene, P: _Painter) -> None:
         cx, cy = sc.eye_centre(s)
         u = _unit_lin(14)
         xl = b["inner"] + (b["outer"] - b["inner"]) * u
-        yl = b["y"] - b["arch"] * np.sin(np.pi * np.clip(u, 0, 1) ** 0.8) + b["tilt"] * (u - 0.5) * 0.3 + cy
-        thick = b["thick"] * (1.0 - 0.65 * u ** 1.5) * (0.7 + 0.3 * np.sqrt(np.clip(u * 6, 0, 1)))
+        yl = b["y"] - b["arch"] * _BROW_ARCH + b["tilt"] * (u - 0.5) * 0.3 + cy
+        thick = b["thick"] * (1.0 - 0.65 * _U14_P15) * (0.7 + 0.3 * np.sqrt(np.clip(u * 6, 0, 1)))
         pts = _P2(cx + s * xl, yl)
         P.fill(_ribbon(pts, thick), _rgba(b["rgb"], 235))
 
@@ -778,8 +841,10 @@ def _eye_curves(e: dict, x: np.ndarray):
     """Upper and lower lid y (eye-local, x outward) for the almond of width e['w']."""
     xn = np.clip(2.0 * x / e["w"], -1.0, 1.0)
     base = np.clip(1.0 - xn * xn, 0.0, 1.0)
-    up = -e["h"] * base ** 0.75 * (1.0 + e["skew"] * xn) - e["tilt"] * xn * e["w"] * 0.25
-    lo = e["h"] * 0.72 * base ** 0.9 - e["tilt"] * xn * e["w"] * 0.25
+    r2 = np.sqrt(base)   # base**(1/2), **(1/4), **(1/8): square roots round the same on every CPU
+    r4 = np.sqrt(r2)
+    up = -e["h"] * (r2 * r4) * (1.0 + e["skew"] * xn) - e["tilt"] * xn * e["w"] * 0.25    # base**0.75
+    lo = e["h"] * 0.72 * (r2 * r4 * np.sqrt(r4)) - e["tilt"] * xn * e["w"] * 0.25        # base**0.875
     return up, lo
 
 
@@ -849,19 +914,19 @@ def _draw_smile_layer(sc: _Scene, P: _Painter, smiling: bool) -> None:
 
     lip = m["rgb"]
     ul, ll = m["ul"], m["ll"]
-    env_u = (1 - t * t) ** 0.55 * (1 - 0.3 * np.exp(-(t / 0.16) ** 2))
-    env_l = (1 - t * t) ** 0.5
+    env_u = _LIP_ENV_U
+    env_l = np.sqrt(np.clip(1 - t * t, 0.0, None))
     P.soft(0.0, line[12] + ll + 0.07, 0.45 * hw, 0.05, _rgb(skin, 0.55), 50, rings=2)  # under-lip shadow
     if smiling:
         ul, ll = (ul * 0.75, ll * 0.8) if sm["open"] else (ul * 0.85, ll * 0.9)
     if smiling and sm["open"]:
-        lo = line + sm["open_h"] * (1 - np.abs(t) ** 2.2) ** 0.9
+        lo = line + sm["open_h"] * _OPEN_ENV
         opening = _band(x, line, lo)
         P.fill(opening, (62, 20, 26))
         P.soft(0.0, lo[12] - 0.02, 0.5 * hw, 0.4 * sm["open_h"], (150, 60, 70), 120, rings=2)  # tongue
         k = np.abs(t) <= 0.82
         tx, tu = x[k], line[k] - 0.004
-        tb = np.minimum(tu + sm["teeth"] * (1 - t[k] ** 2) ** 0.3, lo[k] - 0.012)
+        tb = np.minimum(tu + sm["teeth"] * _TEETH_ENV, lo[k] - 0.012)
         P.fill(_band(tx, tu, tb), (238, 232, 218))
         P.fill(_band(tx, tu, tu + 0.015), _rgba((120, 90, 80), 90))
         for tt in (-0.44, -0.16, 0.16, 0.44):
@@ -902,8 +967,8 @@ def _lens_outline(g: dict, n: int = 36) -> np.ndarray:
     c = _unit_circle(n)
     ex = {"round": 2.0, "oval": 2.3, "rect": 5.0, "aviator": 2.4, "cateye": 3.0, "browline": 3.5, "rimless": 3.0}[style]
     cs, sn = c[:, 0], c[:, 1]
-    x = a * np.sign(cs) * np.abs(cs) ** (2.0 / ex)
-    y = b * np.sign(sn) * np.abs(sn) ** (2.0 / ex)
+    sx, sy = _superellipse(n, ex)
+    x, y = a * sx, b * sy
     if style == "aviator":
         low = np.clip(y / b, 0, 1)
         y = np.where(y < 0, y * 0.8, y * 1.15)
@@ -936,7 +1001,7 @@ def _draw_lenses(sc: _Scene, P: _Painter) -> None:
         else:
             tk = np.full(len(outline), th)
         d = outline / np.array([g["a"], g["b"]])
-        nrm = d / (np.linalg.norm(d, axis=1, keepdims=True) + 1e-9)
+        nrm = d / (X.row_norms(d, keepdims=True) + 1e-9)
         rim_out = _P2(cx + s * (outline[:, 0] + nrm[:, 0] * tk), cy + outline[:, 1] + nrm[:, 1] * tk)
         # a faint shadow of the frame on the face, away from the light
         P.fill(_ring(rim_out, lens) + (-lx * 0.05, 0.03 - ly * 0.04), _rgba((20, 14, 14), 34))
@@ -1000,19 +1065,22 @@ def _draw_front_hair(sc: _Scene, P: _Painter) -> None:
     dark, light = _rgba(_rgb(rgb, 0.55), 80), _rgba(_rgb(rgb, 1.25, 30), 55)
     bangs = h["style"] == "bangs"
     u = _unit_lin(14)
-    for k, (s0, s1, w0, w1) in enumerate(h["strands"]):
-        if bangs and k % 3 == 1:
-            s1, w1 = 0.5 + (s1 - 0.5) * 0.5, 0.03
-        idx = (s0 + (s1 - s0) * u) * 47
-        i0 = idx.astype(int)
-        fr = (idx - i0)[:, None]
-        i1 = np.minimum(i0 + 1, 47)
-        o = no[i0] * (1 - fr) + no[i1] * fr
-        i = ni[i0] * (1 - fr) + ni[i1] * fr
-        w = np.minimum(w0 + (w1 - w0) * u ** 0.7, 0.75)[:, None]
-        line = i * (1 - w) + o * w
-        wd = _STRAND_W
-        P.fill(_ribbon(line, wd), light if k % 3 == 0 else dark)
+    st = np.array(h["strands"], dtype=np.float64).reshape(-1, 4)  # (K, 4): s0, s1, w0, w1; all strands at once
+    s0, s1, w0, w1 = (st[:, j:j + 1].copy() for j in range(4))
+    if bangs:
+        sel = np.arange(len(st)) % 3 == 1
+        s1[sel] = 0.5 + (s1[sel] - 0.5) * 0.5
+        w1[sel] = 0.03
+    idx = (s0 + (s1 - s0) * u) * 47
+    i0 = idx.astype(int)
+    fr = (idx - i0)[..., None]
+    i1 = np.minimum(i0 + 1, 47)
+    o = no[i0] * (1 - fr) + no[i1] * fr
+    i = ni[i0] * (1 - fr) + ni[i1] * fr
+    w = np.minimum(w0 + (w1 - w0) * _U14_P07, 0.75)[..., None]
+    strands = _ribbon(i * (1 - w) + o * w, _STRAND_W)
+    for k in range(len(st)):
+        P.fill(strands[k], light if k % 3 == 0 else dark)
     # sheen band on the side towards the light
     c0 = 18 + int(6 * sc.L[0])
     band = np.concatenate([ni[c0:c0 + 12] * 0.5 + no[c0:c0 + 12] * 0.5,
@@ -1027,20 +1095,23 @@ def _draw_front_hair(sc: _Scene, P: _Painter) -> None:
 # =============================================================================================== render
 _NOISE: np.ndarray | None = None
 _LIP_LINE_W = np.concatenate([[0.012], np.full(23, 0.02), [0.012]])
-_STRAND_W = np.sin(np.linspace(0.15, np.pi - 0.15, 14)) * 0.028 + 0.004
+_STRAND_W = X.sin(np.linspace(0.15, np.pi - 0.15, 14)) * 0.028 + 0.004
 
 
 @lru_cache(maxsize=None)
-def _interp_matrix(size: int, n: int) -> np.ndarray:
-    """(size, n) bilinear upsampling weights (pixel-centre aligned, like PIL's BILINEAR resize)."""
+def _interp_taps(size: int, n: int):
+    """Bilinear upsampling from n to size rows (pixel-centre aligned, like PIL's BILINEAR resize): two taps."""
     x = np.clip((np.arange(size) + 0.5) * n / size - 0.5, 0, n - 1)
     i0 = np.floor(x).astype(int)
     i1 = np.minimum(i0 + 1, n - 1)
-    w = x - i0
-    W = np.zeros((size, n), dtype=np.float32)
-    W[np.arange(size), i0] += 1 - w
-    W[np.arange(size), i1] += w
-    return W
+    w = (x - i0).astype(np.float32)[:, None]
+    return i0, i1, np.float32(1) - w, w
+
+
+def _upsample_rows(a: np.ndarray, size: int) -> np.ndarray:
+    """(n, m) -> (size, m): each row a two-tap blend, element-wise (the same bits on every CPU, unlike a BLAS product)."""
+    i0, i1, w0, w1 = _interp_taps(size, a.shape[0])
+    return a[i0] * w0 + a[i1] * w1
 
 
 def _grain(size: int, seed: int) -> np.ndarray:
@@ -1066,7 +1137,9 @@ class _Renderer:
         c = size * sc.ss
         self.canvas = Image.new("RGB", (c, c), 0)
         self.mask = Image.new("L", (c, c), 0)
-        _draw_base(sc, _Painter(self.canvas, self.mask, sc.A_can))
+        P = _Painter(self.canvas, self.mask, sc.A_can)
+        _draw_base(sc, P)
+        P.flush()
         self._light()
 
     def _light(self) -> None:
@@ -1080,7 +1153,7 @@ class _Renderer:
         n = max(16, S // 4)
         f = S / n
         m = np.asarray(self.mask.reduce(sc.ss), dtype=np.float32) * np.float32(1 / 255)
-        Minv = np.linalg.inv(sc.A_out[:, :2])
+        Minv = X.inv2(sc.A_out[:, :2])
         g = (np.arange(n, dtype=np.float64) + 0.5) * f - 0.5
         gx = g[None, :] - sc.A_out[0, 2]
         gy = g[:, None] - sc.A_out[1, 2]
@@ -1098,15 +1171,17 @@ class _Renderer:
         amb = li["ambient"]
         shade = (amb + (1.0 - amb) * 1.15 * lam) * li["gain"]
         half = np.maximum(u * inv * L[0] + v * inv * L[1] + nz * (L[2] + 1.0), 0.0) * 0.5
-        shade = shade + 0.08 * half ** 8
+        half2 = half * half
+        half4 = half2 * half2
+        shade = shade + 0.08 * (half4 * half4)
         bg = st["background"]
         xs = g / S - 0.5
-        tt = np.clip(math.cos(bg["angle"]) * xs[None, :] + math.sin(bg["angle"]) * xs[:, None] + 0.5, 0.0, 1.0)
-        sh = np.exp(-((lx_ + L[0] * 0.9) ** 2 * 0.45 + (ly_ - 0.3) ** 2 * 0.18))
+        bsn, bcs = X.sincos(bg["angle"])
+        tt = np.clip(bcs * xs[None, :] + bsn * xs[:, None] + 0.5, 0.0, 1.0)
+        sh = X.exp(-((lx_ + L[0] * 0.9) ** 2 * 0.45 + (ly_ - 0.3) ** 2 * 0.18))
         dim = 1.0 - 0.35 * sh - 0.35 * (xs[None, :] ** 2 + xs[:, None] ** 2)
-        Wi = _interp_matrix(S, n)
-        rows = Wi @ np.concatenate([shade, tt, dim], axis=1).astype(np.float32)
-        shade, tt, dim = (rows[:, k * n:(k + 1) * n] @ Wi.T for k in range(3))
+        rows = _upsample_rows(np.concatenate([shade, tt, dim], axis=1).astype(np.float32), S)
+        shade, tt, dim = (_upsample_rows(rows[:, k * n:(k + 1) * n].T, S).T for k in range(3))
         w = li["warm"]
         # channel by channel: broadcasting over a trailing axis of 3 is slow in numpy
         self.shade3 = np.stack([shade * np.float32(1 + w), shade, shade * np.float32(1 - w)], axis=-1)
@@ -1126,6 +1201,7 @@ class _Renderer:
         _draw_front_hair(sc, P)
         if eyeglasses:
             _draw_lenses(sc, P)
+        P.flush()
         fg = np.asarray(canvas.reduce(sc.ss), dtype=np.float32)
         out = fg * self.shade3
         out += self.under
