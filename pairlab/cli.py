@@ -51,7 +51,7 @@ def cmd_compose(args) -> int:
 
     recipe = Recipe(kind=args.recipe, task=args.task, n=args.n, alpha=args.alpha, augmentation=args.augmentation,
                     pseudo_alpha=args.pseudo_alpha, pairs_from=args.pairs_from, n_test=args.n_test,
-                    selection=args.selection, balance_copies=args.balance_copies, image_size=args.image_size,
+                    selection=args.selection, paired_copies=args.paired_copies, disjoint_identities=not args.mixed_identities, image_size=args.image_size,
                     seed=args.seed).validate()
     source = _source_from_args(args)
     for note in source.notes:
@@ -246,7 +246,10 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--pairs-from", default="pseudo", choices=["pseudo", "true"], help="explicit: pseudo-pairs or true pairs")
     c.add_argument("--n-test", type=int, default=100, help="test images per domain (default 100)")
     c.add_argument("--selection", default="random", choices=SELECTIONS, help="which samples get pairs")
-    c.add_argument("--balance-copies", type=int, default=0, help="extra copies of each paired sample (paper 002)")
+    c.add_argument("--paired-copies", "--balance-copies", dest="paired_copies", type=int, default=0,
+                   help="extra on-disk copies of each paired sample in both domains (paper 002; default 0)")
+    c.add_argument("--mixed-identities", action="store_true",
+                   help="alpha-paired: let B's unpaired part include identities that are in A (default: kept apart)")
     c.add_argument("--image-size", type=int, default=0, help="centre-crop and resize to this size (0 keeps the source's)")
     c.add_argument("--seed", type=int, default=0, help="recipe seed (default 0)")
     c.add_argument("--name", default=None, help="composition name (default: derived from source and recipe)")

@@ -99,7 +99,7 @@ def test_kmedoids_selection(aligned, tmp_path):
 
 
 def test_balancing_copies(aligned, tmp_path):
-    m = manifest(build(aligned, tmp_path, kind="alpha-paired", task="folders", n=10, alpha=0.5, balance_copies=2, n_test=2))
+    m = manifest(build(aligned, tmp_path, kind="alpha-paired", task="folders", n=10, alpha=0.5, paired_copies=2, n_test=2))
     # 5 pairs, each copied twice more in both domains
     assert len(m["images"]["trainA"]) == 10 + 10 and len(m["images"]["trainB"]) == 10 + 10
     assert sum(1 for e in m["images"]["trainA"] if e["pair"]) == 15

@@ -169,18 +169,37 @@ def plan(source: Source, recipe: Recipe, progress=None) -> Plan:
     else:
         items, features = _plan_explicit(source, recipe, rng, picker)
     items += _plan_test(source, recipe, rng, picker)
-    items += _balancing_copies(items, recipe.balance_copies)
+    items += _balancing_copies(items, recipe.paired_copies)
     return Plan(source, recipe, items, picker.skipped, features)
+
+
+def _identity_of(p: Pair):
+    ident = p.sample.identity if p.sample is not None else None
+    return ("id", ident) if ident is not None else ("pair", p.name)
 
 
 def _plan_alpha_paired(source, recipe, rng, picker):
     n, k = recipe.n, int(round(recipe.alpha * recipe.n))
     pool = _shuffled(source.pairs(recipe.task, "train"), rng)
-    a_pairs = picker.take_pairs(pool, n, "training pairs for domain A")
+    if recipe.disjoint_identities:
+        # A takes whole identities (in the shuffled order of their first pair), so the unpaired part of B can
+        # come from the identities left over: no A face has another photo of itself among B's unpaired images
+        groups: dict = {}
+        for p in pool:
+            groups.setdefault(_identity_of(p), []).append(p)
+        a_pool = [p for g in groups.values() for p in g]
+    else:
+        a_pool = pool
+    a_pairs = picker.take_pairs(a_pool, n, "training pairs for domain A")
     used = {p.name for p in a_pairs}
     paired_idx, features = _choose_paired([p.a for p in a_pairs], k, recipe, rng)
     rest = [p for p in pool if p.name not in used]
-    other = picker.take_pairs(rest, n - k, "extra pairs for the unpaired part of B")
+    if recipe.disjoint_identities:
+        a_ids = {_identity_of(p) for p in a_pairs}
+        rest = [p for p in rest if _identity_of(p) not in a_ids]
+    other = picker.take_pairs(rest, n - k, "extra pairs for the unpaired part of B"
+                              + (" from identities not in A (turn off disjoint identities to mix them)"
+                                 if recipe.disjoint_identities else ""))
     items = []
 
     def prov(pair: Pair, side: str) -> str:

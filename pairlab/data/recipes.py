@@ -39,7 +39,10 @@ class Recipe:
     pairs_from: str = "pseudo"  # explicit only: pseudo | true
     n_test: int = 100  # test images per domain (from the test partition only)
     selection: str = "random"  # which A images get pairs: random | kmedoids (paper 002)
-    balance_copies: int = 0  # extra copies of each paired sample in both domains (paper 002)
+    paired_copies: int = 0  # extra on-disk copies of each paired sample in both domains (paper 002); 0 = none
+    # alpha-paired: the unpaired part of B comes only from identities that are not in A, so no A face has another
+    # photo of itself in B (a near-pair that would blur the alpha effect); False mixes them as before
+    disjoint_identities: bool = True
     image_size: int = 0  # 0 keeps the source's size; else centre square crop + resize to this size
     seed: int = 0
 
@@ -60,8 +63,8 @@ class Recipe:
             raise UserError(f"N must be at least 1, got {self.n}.")
         if int(self.n_test) < 0:
             raise UserError(f"The test size must not be negative, got {self.n_test}.")
-        if int(self.balance_copies) < 0 or int(self.balance_copies) > 20:
-            raise UserError("Balancing copies must be between 0 and 20.")
+        if int(self.paired_copies) < 0 or int(self.paired_copies) > 20:
+            raise UserError("Copies of paired samples must be between 0 and 20.")
         if self.image_size and not (32 <= int(self.image_size) <= 512):
             raise UserError(f"Image size must be between 32 and 512 pixels (or 0 to keep the source's), got {self.image_size}.")
         return self
@@ -88,12 +91,18 @@ class Recipe:
     @classmethod
     def from_dict(cls, data: dict) -> "Recipe":
         known = {f.name: f for f in fields(cls)}
+        data = dict(data)
+        if "balance_copies" in data:  # a manifest written before the two balancing settings had their own names
+            data.setdefault("paired_copies", data.pop("balance_copies"))
+            data.setdefault("disjoint_identities", False)  # those builds mixed A's identities into B
         unknown = set(data) - set(known)
         if unknown:
             raise UserError(f"Unknown recipe field(s): {', '.join(sorted(unknown))}.")
         clean = {}
         for key, value in data.items():
             kind = type(getattr(cls(), key))
+            if kind is bool and not isinstance(value, bool):
+                raise UserError(f"Recipe field '{key}' must be true or false, got {value!r}.")
             try:
                 clean[key] = kind(value)
             except (TypeError, ValueError):

@@ -29,12 +29,13 @@ def open_source(kind_label, sf_count, sf_size, sf_seed, folder, progress=None):
     return lab.open_user_source(folder, kind)
 
 
-def make_recipe(kind, task, n, alpha, augmentation, pseudo_alpha, pairs_from, n_test, selection, copies, image_size, seed) -> Recipe:
+def make_recipe(kind, task, n, alpha, augmentation, pseudo_alpha, pairs_from, n_test, selection, copies, image_size, seed,
+                disjoint=True) -> Recipe:
     try:
         return Recipe(kind=kind, task=task, n=int(n), alpha=float(alpha), augmentation=augmentation,
                       pseudo_alpha=float(pseudo_alpha), pairs_from=pairs_from, n_test=int(n_test),
-                      selection=selection, balance_copies=int(copies), image_size=int(image_size),
-                      seed=int(seed)).validate()
+                      selection=selection, paired_copies=int(copies), image_size=int(image_size),
+                      seed=int(seed), disjoint_identities=bool(disjoint)).validate()
     except (TypeError, ValueError):
         raise UserError("Please fill every recipe field with a number where a number is asked for.")
 
@@ -97,7 +98,9 @@ def build_tab():
                     seed = gr.Number(value=0, label="seed", precision=0, elem_id="ds-seed")
                 with gr.Accordion("More options", open=False):
                     selection = gr.Radio(["random", "kmedoids"], value="random", label="Which samples get pairs")
-                    copies = gr.Number(value=0, label="balancing copies of paired samples", precision=0)
+                    copies = gr.Number(value=0, label="extra on-disk copies of each paired sample (paper 002)", precision=0)
+                    disjoint = gr.Checkbox(value=True, label="alpha-paired: B's unpaired part from identities not in A",
+                                           elem_id="ds-disjoint")
                     image_size = gr.Dropdown([0, 64, 128, 256], value=0, label="resize to (0 = keep the source's size)")
                     name = gr.Textbox(label="name (optional)")
                 with gr.Row():
@@ -119,7 +122,8 @@ def build_tab():
         comp_info = gr.Markdown("")
         comp_gallery = gr.Gallery(label="Composition images (trainA, then trainB)", columns=8, height=240, elem_id="ds-comp-gallery")
 
-        recipe_inputs = [recipe_kind, task, n, alpha, augmentation, pseudo_alpha, pairs_from, n_test, selection, copies, image_size, seed]
+        recipe_inputs = [recipe_kind, task, n, alpha, augmentation, pseudo_alpha, pairs_from, n_test, selection, copies, image_size, seed,
+                         disjoint]
         source_inputs = [kind, sf_count, sf_size, sf_seed, folder]
 
         def on_kind(label):
