@@ -80,8 +80,11 @@ def main(argv=None) -> int:
 
     start_for_lab(args.host, args.study_port or args.port + 1)
     app = build_app()
+    from pairlab.ui.serving import launch_kwargs
+
+    # Only what the pages show is served: handed-out copies in Gradio's cache, never the workspace's files.
     app.queue(default_concurrency_limit=4).launch(
-        server_name=args.host, server_port=args.port, allowed_paths=[str(home)], css=CSS, show_error=True,
+        server_name=args.host, server_port=args.port, css=CSS, show_error=True, **launch_kwargs(home),
         auth=lab_auth(args.host),
         footer_links=["settings"],
     )

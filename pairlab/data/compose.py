@@ -496,11 +496,11 @@ def list_compositions(root: Path | None = None) -> list[dict]:
             continue
         try:
             m = load_manifest(folder)
-        except UserError:
-            continue
-        out.append({"name": folder.name, "path": str(folder), "task": m.get("task"), "recipe": m["recipe"]["kind"],
-                    "alpha": m.get("alpha"), "trainA": m["counts"]["trainA"], "trainB": m["counts"]["trainB"],
-                    "testA": m["counts"]["testA"], "source": m["source"]["name"], "seed": m.get("seed")})
+            out.append({"name": folder.name, "path": str(folder), "task": m.get("task"), "recipe": m["recipe"]["kind"],
+                        "alpha": m.get("alpha"), "trainA": m["counts"]["trainA"], "trainB": m["counts"]["trainB"],
+                        "testA": m["counts"]["testA"], "source": m["source"]["name"], "seed": m.get("seed")})
+        except (UserError, KeyError, TypeError, AttributeError):
+            continue  # a damaged or foreign manifest: not listed, and the app keeps serving
     return out
 
 
