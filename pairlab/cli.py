@@ -261,9 +261,13 @@ def build_parser() -> argparse.ArgumentParser:
                                    "after saving a checkpoint.")
     t.add_argument("composition", help="a composition name (under $PAIRLAB_HOME/compositions) or folder")
     t.add_argument("--model", default="cyclegan", choices=["cyclegan", "pix2pix", "hybrid"], help="model kind (default cyclegan)")
-    t.add_argument("--preset", default="cpu-demo-64", help="named settings: paper-128, cpu-demo-64 or a saved preset (default cpu-demo-64)")
+    t.add_argument("--preset", default="cpu-demo-64",
+                   help="named settings: paper-128, paper-002 (paper 002's hybrid: use with --model hybrid), cpu-demo-64 "
+                        "or a saved preset (default cpu-demo-64)")
     t.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                   help="override a setting, e.g. --set lr=1e-4 --set max_iters=300 (repeatable; commas also separate)")
+                   help="override a setting, e.g. --set lr=1e-4 --set max_iters=300 (repeatable; commas also separate); "
+                        "hybrid: --set paired_repeats=K repeats each paired sample K times per epoch, 0 as often "
+                        "as matches the unpaired count (old name balance_copies)")
     t.add_argument("--seed", type=int, default=None, help="random seed (default: the preset's, 0)")
     t.add_argument("--name", default=None, help="run folder name (default: derived from composition, model, preset, seed, settings)")
     t.set_defaults(func=cmd_train)

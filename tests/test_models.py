@@ -111,6 +111,35 @@ def test_relativistic_losses_by_hand():
     # RSGAN (paper 002 Eq. 1-2): C(real) - C(fake) = 1 for both -> -log(sigmoid(1)); G: -log(sigmoid(-1))
     assert relativistic_d_loss(real, fake, "rsgan").item() == pytest.approx(math.log(1 + math.exp(-1)))
     assert relativistic_g_loss(real, fake, "rsgan").item() == pytest.approx(math.log(1 + math.exp(1)))
+    # RaGAN (relativistic average, logistic): C(real) - mean C(fake) = (0, 2), C(fake) - mean C(real) = (-2, 0).
+    # D: BCE(., 1) = log(1 + e^-x) -> (log 2, log(1 + e^-2)); BCE(., 0) = log(1 + e^x) -> (log(1 + e^-2), log 2).
+    d = 0.5 * ((math.log(2) + math.log(1 + math.exp(-2))) / 2 + (math.log(1 + math.exp(-2)) + math.log(2)) / 2)
+    assert relativistic_d_loss(real, fake, "ragan").item() == pytest.approx(d)
+    # G: BCE(fake - mean real, 1) -> (log(1 + e^2), log 2); BCE(real - mean fake, 0) -> (log 2, log(1 + e^2)).
+    g = 0.5 * ((math.log(1 + math.exp(2)) + math.log(2)) / 2 + (math.log(2) + math.log(1 + math.exp(2))) / 2)
+    assert relativistic_g_loss(real, fake, "ragan").item() == pytest.approx(g)
+
+
+def test_rsgan_pairs_patch_maps_place_by_place():
+    """Paper 002 Eq. (1)-(2) on PatchGAN-shaped outputs: each real patch against the fake patch at the same place,
+    differences not all equal, mean over every sample and patch; gradients reach C(real) and C(fake)."""
+    import math
+
+    real = torch.tensor([[[[0.5, -1.0], [2.0, 0.0]]], [[[1.0, 1.0], [-0.5, 3.0]]]], requires_grad=True)  # 2x1x2x2
+    fake = torch.tensor([[[[0.0, 1.0], [-1.0, 0.5]]], [[[1.0, -2.0], [0.5, 0.0]]]], requires_grad=True)
+    diffs = [0.5, -2.0, 3.0, -0.5, 0.0, 3.0, -1.0, 3.0]  # real - fake, place by place
+    softplus = lambda x: math.log(1 + math.exp(x))
+    d_hand = sum(softplus(-x) for x in diffs) / 8    # -log sigmoid(C(y) - C(y_hat))
+    g_hand = sum(softplus(x) for x in diffs) / 8     # -log sigmoid(C(y_hat) - C(y))
+    d = relativistic_d_loss(real, fake, "rsgan")
+    g = relativistic_g_loss(real, fake, "rsgan")
+    assert d.item() == pytest.approx(d_hand, rel=1e-6) and g.item() == pytest.approx(g_hand, rel=1e-6)
+    # d/dC(fake) of the G loss is -sigmoid(-(C(y_hat) - C(y))) / 8 < 0: the generator makes fakes look more real
+    # and, through C(y), reals look less real (the gradient on C(real) is the opposite).
+    g.backward()
+    sig = lambda x: 1 / (1 + math.exp(-x))
+    expected = torch.tensor([-sig(x) / 8 for x in diffs]).view(2, 1, 2, 2)
+    assert torch.allclose(fake.grad, expected, atol=1e-7) and torch.allclose(real.grad, -expected, atol=1e-7)
 
 
 def test_masked_l1_counts_only_paired_samples():
@@ -234,12 +263,40 @@ def test_implicit_pair_loss_flag():
     assert model.optimize(batch)["imp"] == pytest.approx(expected.item(), rel=1e-5)
 
 
-@pytest.mark.parametrize("mode", ["rsgan", "ralsgan"])
+@pytest.mark.parametrize("mode", ["rsgan", "ragan", "ralsgan"])
 def test_relativistic_option_trains(mode):
     cfg = TrainConfig(model="hybrid", image_size=32, ngf=4, ndf=4, n_blocks=1, relativistic=mode).resolved()
     model = MODELS["hybrid"](cfg, "cpu")
     losses = model.optimize(_batch(n=1, paired=(1.0,)))
     assert all(torch.isfinite(torch.tensor(v)) for v in losses.values())
+
+
+def test_hybrid_uses_the_relativistic_losses_of_paper_002():
+    """With relativistic="rsgan" the hybrid's adversarial terms are Eq. (2) for G and Eq. (1) for D, on the
+    discriminators' raw outputs; the total G loss is 1 x GAN + 10 x cycle + 10 x idt + 150 x L1 (Eq. 6)."""
+    cfg = TrainConfig(model="hybrid", image_size=32, ngf=4, ndf=4, n_blocks=1, relativistic="rsgan").resolved()
+    torch.manual_seed(0)
+    model = MODELS["hybrid"](cfg, "cpu")
+    batch = _batch(n=1, paired=(1.0,))
+    G_A, G_B, D_A, D_B = (model.nets[k] for k in ("G_A", "G_B", "D_A", "D_B"))
+    with torch.no_grad():  # before the step: the pool returns the first fakes as they are
+        fake_b, fake_a = G_A(batch["A"]), G_B(batch["B"])
+        c_real_b, c_fake_b = D_A(batch["B"]), D_A(fake_b)
+        c_real_a, c_fake_a = D_B(batch["A"]), D_B(fake_a)
+        g_a = torch.nn.functional.softplus(c_real_b - c_fake_b).mean()   # -log sigmoid(C(y_hat) - C(y))
+        d_a = torch.nn.functional.softplus(c_fake_b - c_real_b).mean()   # -log sigmoid(C(y) - C(y_hat))
+        d_b = torch.nn.functional.softplus(c_fake_a - c_real_a).mean()
+        cycle_a = (G_B(fake_b) - batch["A"]).abs().mean()
+        idt_a = (G_A(batch["B"]) - batch["B"]).abs().mean()
+        l1 = (fake_b - batch["B"]).abs().mean() + (fake_a - batch["A"]).abs().mean()
+    losses = model.optimize(batch)
+    assert losses["G_A"] == pytest.approx(g_a.item(), rel=1e-5)
+    assert losses["D_A"] == pytest.approx(d_a.item(), rel=1e-5) and losses["D_B"] == pytest.approx(d_b.item(), rel=1e-5)
+    assert losses["cycle_A"] == pytest.approx(10 * cycle_a.item(), rel=1e-5)
+    assert losses["idt_A"] == pytest.approx(10 * idt_a.item(), rel=1e-5)
+    assert losses["L1"] == pytest.approx(150 * l1.item(), rel=1e-5)
+    terms = ("G_A", "G_B", "cycle_A", "cycle_B", "idt_A", "idt_B", "L1")
+    assert losses["G"] == pytest.approx(sum(losses[k] for k in terms), rel=1e-5)
 
 
 def test_pix2pix_translate_leaves_model_and_rng_alone():

@@ -29,7 +29,7 @@ class CycleGANModel(BaseModel):
     ``implicit_pair_loss`` is NOT in paper 000: it is the L_imp = ||T_X(x) - G(x)||_1 (lambda 0.5) of the
     machine-written summary 001, offered as an optional variant; "G(x)" is the known pair of x in trainB.
 
-    ``relativistic`` ("rsgan" / "ralsgan") swaps the least-squares GAN loss for a relativistic one; vanilla
+    ``relativistic`` ("rsgan" / "ragan" / "ralsgan") swaps the least-squares GAN loss for a relativistic one; vanilla
     CycleGAN leaves it at "none".
     """
 

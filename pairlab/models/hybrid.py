@@ -13,8 +13,9 @@ class HybridModel(CycleGANModel):
 
     - L_GAN   (l1 = lambda_gan = 1): adversarial loss of both directions. Paper 002 uses the relativistic
       discriminator, Eq. (1)-(2), D_rel(y, y_hat) = sigmoid(C(y) - C(y_hat)): that is ``relativistic="rsgan"``;
-      ``"ralsgan"`` is the relativistic-average least-squares variant. Both are optional; the default
-      "none" keeps CycleGAN's least-squares loss.
+      ``"ragan"`` and ``"ralsgan"`` are the relativistic-average variants (C(y) against the mean C(y_hat) of the
+      batch, with the logistic or the least-squares loss), not used by the paper. All are optional; the model's
+      default "none" keeps CycleGAN's least-squares loss, the ``paper-002`` preset uses "rsgan".
     - L_cycle (l2 = lambda_cycle = 10): |G_YX(G_XY(x)) - x|_1 + |G_XY(G_YX(y)) - y|_1, Eq. (3).
     - L_idt   (l3 = 10): |G_YX(x) - x|_1 + |G_XY(y) - y|_1, Eq. (4). In pairlab the identity weight is always
       lambda_identity x lambda_cycle (the reference convention), so the hybrid default lambda_identity = 1.0
@@ -22,8 +23,9 @@ class HybridModel(CycleGANModel):
     - L_L1    (l4 = lambda_l1 = 150): |G_XY(x) - y|_1 + |G_YX(y) - x|_1 on paired samples only, Eq. (5).
       In a batch it is averaged over the batch with unpaired samples counting zero (see ``masked_l1``).
 
-    Balancing (Sec. 4.1.5): ``balance_copies`` = k repeats each paired sample k times per epoch; 0 picks k so
-    that paired copies match the unpaired samples in number, as the paper does.
+    Balancing (Sec. 4.1.5): ``paired_repeats`` = k repeats each paired sample k times per epoch; 0 picks k so
+    that the paired repeats match the unpaired samples in number, as the paper does (``paper-002`` preset).
+    The preset ``paper-002`` also sets ``relativistic="rsgan"`` and the weights (1, 10, 10, 150).
     """
 
     name = "hybrid"

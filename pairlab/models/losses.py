@@ -31,13 +31,22 @@ class GANLoss(nn.Module):
 def relativistic_d_loss(real: torch.Tensor, fake: torch.Tensor, mode: str) -> torch.Tensor:
     """Discriminator loss of a relativistic GAN, on raw (non-transformed) outputs C(.).
 
-    'rsgan' is paper 002 Eq. (1): maximise log sigmoid(C(y) - C(y_hat)), i.e. BCE(C(y) - C(y_hat), 1).
+    'rsgan' is paper 002 Eq. (1): maximise log sigmoid(C(y) - C(y_hat)), i.e. BCE(C(y) - C(y_hat), 1), with
+        each real output paired with the fake output at the same place (sample and patch) and the mean taken
+        over all of them. Not halved: Eq. (1) is one term.
+    'ragan' is the relativistic *average* standard GAN (RaSGAN, Jolicoeur-Martineau 2018, paper 002's ref. [10]):
+        BCE(C(y) - E C(y_hat), 1) + BCE(C(y_hat) - E C(y), 0), the expectations over the whole batch and patch
+        map, halved like the reference D losses.
     'ralsgan' is the relativistic *average* least-squares GAN (Jolicoeur-Martineau 2018):
         E_y[(C(y) - E C(y_hat) - 1)^2] + E_yhat[(C(y_hat) - E C(y) + 1)^2], halved like the reference D losses.
     """
     if mode == "rsgan":
         diff = real - fake
         return F.binary_cross_entropy_with_logits(diff, torch.ones_like(diff))
+    if mode == "ragan":
+        real_vs, fake_vs = real - fake.mean(), fake - real.mean()
+        return 0.5 * (F.binary_cross_entropy_with_logits(real_vs, torch.ones_like(real_vs))
+                      + F.binary_cross_entropy_with_logits(fake_vs, torch.zeros_like(fake_vs)))
     if mode == "ralsgan":
         return 0.5 * (((real - fake.mean() - 1) ** 2).mean() + ((fake - real.mean() + 1) ** 2).mean())
     raise ValueError(f"unknown relativistic mode {mode!r}")

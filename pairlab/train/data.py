@@ -11,8 +11,10 @@ folders are listed and no pair is known (the plain unaligned layout).
 How samples are drawn depends on the model's data mode:
   unaligned (CycleGAN)  A in a seeded permuted order, B at random, as in the reference's unaligned dataset;
   aligned   (pix2pix)   only A entries with a known pair, B is the pair;
-  hybrid    (paper 002) every A; a paired A brings its pair as B (and is repeated balance_copies times per
-                        epoch), an unpaired A gets a random B.
+  hybrid    (paper 002) every A; a paired A brings its pair as B (and is repeated paired_repeats times per
+                        epoch; 0: as many times as makes the repeats match the unpaired A in number), an
+                        unpaired A gets a random B. On-disk copies a recipe wrote (paired_copies) are separate
+                        paired entries here, so they count as paired samples when paired_repeats is 0.
 
 Everything random about an epoch (order, random B, flips, crops) is drawn up front from a generator seeded
 with (seed, epoch), so the data stream is a pure function of (seed, epoch, index): resuming needs only the
@@ -128,8 +130,8 @@ class TrainData:
                 raise UserError(f"pix2pix needs explicit pairs, but composition {self.comp.root.name} has none.")
             a_list = paired
         elif data_mode == "hybrid":
-            copies = cfg.balance_copies
-            if copies == 0:  # paper 002 Sec. 4.1.5: as many paired copies as unpaired samples
+            copies = cfg.paired_repeats
+            if copies == 0:  # paper 002 Sec. 4.1.5: as many paired repeats as unpaired samples
                 copies = max(1, round(len(unpaired) / len(paired))) if paired else 1
             self.copies = copies
             a_list = unpaired + paired * copies

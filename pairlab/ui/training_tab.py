@@ -15,7 +15,7 @@ import plotly.graph_objects as go
 from .. import workspace
 from ..data import compose as compose_mod
 from ..errors import UserError
-from ..train.config import MODEL_NAMES, PRESETS, load_preset
+from ..train.config import MODEL_NAMES, PRESETS, TrainConfig, load_preset
 from ..train.queue import default_queue, format_eta
 from .common import friendly
 
@@ -37,14 +37,21 @@ def preset_names() -> list[str]:
 
 def preset_summary(preset: str, model: str) -> str:
     try:
-        cfg = load_preset(preset, workspace.home() / "presets").with_overrides({"model": model}).resolved()
+        base = load_preset(preset, workspace.home() / "presets")
+        cfg = base.with_overrides({"model": model}).resolved()
     except UserError as exc:
         return str(exc)
     length = f"{cfg.max_iters} iterations" if cfg.max_iters else f"{cfg.n_epochs} + {cfg.n_epochs_decay} epochs"
     net = f"ResNet G with {cfg.n_blocks} blocks" if cfg.model != "pix2pix" else "U-Net G"
+    extra = f", relativistic D {cfg.relativistic}" if cfg.relativistic != "none" else ""
+    if cfg.model == "hybrid":
+        extra += (f", paired_repeats {cfg.paired_repeats} (each paired sample {cfg.paired_repeats}x per epoch)"
+                  if cfg.paired_repeats else ", paired_repeats 0 (paired samples repeated to match the unpaired count)")
+    meant = (f" This preset is written for {base.model}: choose that model to train it as intended."
+             if base.model not in (model, TrainConfig.model) else "")
     return (f"Preset `{preset}` as {cfg.model} (before overrides): {cfg.image_size}² (load {cfg.load_size or cfg.image_size}), ngf {cfg.ngf}, "
-            f"ndf {cfg.ndf}, {net}, batch {cfg.batch_size}, lr {cfg.lr:g}, {length}; checkpoint every "
-            f"{cfg.save_every}, samples every {cfg.sample_every}, device {cfg.device}.")
+            f"ndf {cfg.ndf}, {net}, batch {cfg.batch_size}, lr {cfg.lr:g}, {length}{extra}; checkpoint every "
+            f"{cfg.save_every}, samples every {cfg.sample_every}, device {cfg.device}.{meant}")
 
 
 def run_rows(runs: list[dict]) -> list[list]:
