@@ -19,6 +19,7 @@ from pairlab.data.compose import load_manifest
 from pairlab.data.recipes import Recipe
 from pairlab.errors import UserError
 from pairlab.eval import encoders
+from pairlab.eval import feature_bench, feature_plot
 from pairlab.eval import features as F
 from pairlab.train import train
 from conftest import tiny_config as tiny
@@ -272,26 +273,26 @@ def test_bad_inputs_get_one_sentence_and_the_rest_still_shows(ws):
 
 
 def test_small_groups_lose_only_their_ellipse(tmp_path):
-    space = F.synthetic_space(500, dim=16, runs=1)
+    space = feature_bench.synthetic_space(500, dim=16, runs=1)
     g = space.group("run:run0", "test")
     for name in ("features", "xy"):
         setattr(g, name, getattr(g, name)[:2])
     g.names, g.info, g.thumb_of = g.names[:2], g.info[:2], g.thumb_of[:2]
     F.set_sigma(space, 1.0)
-    F._sample_points(space, F.MAX_POINTS)
+    F.sample_points(space, F.MAX_POINTS)
     assert g.ellipse is None and space.group("pseudo", "train").ellipse is not None
     assert space.problems == ["run:run0 has 2 points in the space of test data, too few for an ellipse (it needs 3); "
                               "its points still show."]
-    fig = F.make_figure(space)
+    fig = feature_plot.make_figure(space)
     names = [t.name for t in fig.data]
     assert "run:run0" in names and "run:run0 ellipse" not in names and "pseudo ellipse" in names
-    F.render_png(space, tmp_path / "f.png")
+    feature_plot.render_png(space, tmp_path / "f.png")
 
 
 # ================================================================================ figure and exports
 def test_figure_legend_hover_and_exports(ws, tmp_path):
     space = F.feature_space(F.FeatureRequest(composition="fx", runs=("p2p", "cyc"), sigma=2.0))
-    fig = F.make_figure(space)
+    fig = feature_plot.make_figure(space)
     points = [t for t in fig.data if t.type == "scattergl"]
     lines = [t for t in fig.data if t.type == "scatter"]
     assert len(points) == len(space.groups) and len(lines) == len(space.groups)  # every group has its ellipse
@@ -317,7 +318,7 @@ def test_figure_legend_hover_and_exports(ws, tmp_path):
     assert alls[0].meta["group"] == alls[1].meta["group"]
     assert "2σ" in fig.layout.title.text and "PC1" in fig.layout.xaxis.title.text
 
-    paths = F.export(space, tmp_path / "out", fig=fig)
+    paths = feature_plot.export(space, tmp_path / "out", fig=fig)
     png = Image.open(paths["png"])
     assert png.size == (1500, 720) and np.asarray(png).std() > 10
     text = paths["html"].read_text()
@@ -332,8 +333,8 @@ def test_figure_legend_hover_and_exports(ws, tmp_path):
 
 
 def test_twenty_thousand_points_stay_light():
-    space = F.synthetic_space(20_000, dim=32)
-    fig = F.make_figure(space)
+    space = feature_bench.synthetic_space(20_000, dim=32)
+    fig = feature_plot.make_figure(space)
     alls = [t for t in fig.data if t.legendgroup == "all" and t.type == "scattergl"]
     assert [len(t.x) for t in alls] == [20_000, 20_000]
     assert alls[0].meta["group"] == alls[1].meta["group"]  # one sprite for the source in both panels

@@ -1,8 +1,8 @@
 """Feature space (paper 000, "Distribution analysis", Figure 9): PCA of learned features, two panels.
 
     space = feature_space(FeatureRequest(composition="fig9-explicit", runs=("p2p", "cyc")), progress)
-    fig = make_figure(space)                 # plotly, two panels of go.Scattergl + covariance ellipses
-    paths = export(space, folder)            # figure.png, figure.html (standalone), groups.csv, request.json
+    fig = feature_plot.make_figure(space)    # plotly, two panels of go.Scattergl + covariance ellipses
+    paths = feature_plot.export(space, folder)  # figure.png, figure.html (standalone), groups.csv, request.json
     print(summary_text(space))               # group means and distances in PCA space and in feature space
 
 Features are the penultimate layer of the attribute classifier (the paper's "simple CNN" trained on the source's
@@ -20,17 +20,13 @@ Features are cached under ``workspace/cache/features/`` per (encoder weights, so
 the source, per (encoder, manifest) for a composition and per (encoder, output set) for a run's outputs. Tiny JPEG
 thumbnails of a seeded sample of each group travel with the figure as one sprite per group (``layout.meta``); a
 small script shows the hovered point's thumbnail beside its provenance (the same script in the app and in the
-standalone HTML). The PNG is drawn with PIL from the same data (no browser or kaleido needed).
+standalone HTML). The figure, its exports and the PNG live in ``feature_plot``; the benchmark in ``feature_bench``.
 
 A run that cannot be placed (another source, another image size, no checkpoint) or a group too small for an
 ellipse gets one sentence in ``space.problems``; the rest of the plot still shows.
 """
 from __future__ import annotations
 
-import base64
-import csv
-import io
-import json
 import math
 import os
 import tempfile
@@ -39,10 +35,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageDraw
+from PIL import Image
 
 from .. import workspace
-from .compare import _font
 from ..errors import UserError
 
 VERSION = 1
@@ -560,7 +555,7 @@ def feature_space(request: FeatureRequest, progress=None) -> FeatureSpace:
     for g in groups:
         g.xy = space.project(g.features)
     set_sigma(space, request.sigma)
-    _sample_points(space, request.max_points)
+    sample_points(space, request.max_points)
     timings["project_s"] = round(time.time() - t0, 3)
     timings["total_s"] = round(time.time() - t_start, 3)
     progress(1.0, "Feature space ready")
@@ -581,7 +576,7 @@ def set_sigma(space: FeatureSpace, sigma: float) -> FeatureSpace:
     return space
 
 
-def _sample_points(space: FeatureSpace, max_points: int) -> None:
+def sample_points(space: FeatureSpace, max_points: int) -> None:
     """Draw at most ``max_points`` per group (a seeded sample) and at most THUMBS_TOTAL thumbnails in all."""
     budget = THUMBS_TOTAL
     done: dict[int, Group] = {}  # groups that share arrays (the source in both panels) share the sampling
@@ -657,393 +652,3 @@ def summary_text(space: FeatureSpace) -> str:
                      f"{fmt(r.get('dfeat_real_on'), 5)} {fmt(r.get('dfeat_real_off'), 5)} "
                      f"{fmt(r.get('dfeat_pseudo'), 5)}")
     return "\n".join(lines)
-
-
-# ================================================================================ the plotly figure
-HOVER_JS = r"""
-function pairlabAttachHover(gd, box) {
-  if (!gd || typeof gd.on !== 'function' || !box) return false;
-  if (gd.__pairlabHover) {
-    gd.removeListener('plotly_hover', gd.__pairlabHover[0]);
-    gd.removeListener('plotly_unhover', gd.__pairlabHover[1]);
-  }
-  var esc = function (s) { return String(s).replace(/[&<>"]/g, function (c) {
-    return {'&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;'}[c]; }); };
-  var show = function (ev) {
-    var pt = ev && ev.points && ev.points[0];
-    if (!pt || !pt.customdata || pt.customdata.length < 2) return;
-    var meta = ((gd.layout || {}).meta || {}).pairlab || {};
-    var sp = (meta.sprites || {})[(pt.data.meta || {}).group];
-    var idx = Number(pt.customdata[0]);
-    var img = box.querySelector('.pairlab-thumb'), txt = box.querySelector('.pairlab-text');
-    if (!img) {
-      box.innerHTML = '<div class="pairlab-thumb"></div><div class="pairlab-text"></div>';
-      img = box.querySelector('.pairlab-thumb'); txt = box.querySelector('.pairlab-text');
-    }
-    var z = 96;
-    if (sp && idx >= 0) {
-      var c = idx % sp.cols, r = Math.floor(idx / sp.cols);
-      img.style.cssText = 'width:' + z + 'px;height:' + z + 'px;background-repeat:no-repeat;' +
-        'background-size:' + (sp.cols * z) + 'px ' + (sp.rows * z) + 'px;background-position:-' + (c * z) + 'px -' +
-        (r * z) + 'px;border:3px solid ' + (pt.data.marker || {}).color + ';margin-bottom:4px;image-rendering:auto';
-      img.style.backgroundImage = 'url("' + sp.uri + '")';
-    } else {
-      img.style.cssText = 'display:none';
-    }
-    txt.innerHTML = '<b>' + esc(pt.data.name) + '</b><br>' + esc(pt.customdata[1]) +
-      (sp && idx >= 0 ? '' : '<br><i>(no thumbnail for this point)</i>');
-    box.style.display = 'block';
-    var e = ev.event || {}, x = e.clientX || 0, y = e.clientY || 0;
-    // above the point (plotly's own label sits beside it), below when there is no room above
-    var w = box.offsetWidth, h = box.offsetHeight;
-    box.style.left = Math.max(4, Math.min(window.innerWidth - w - 4, x - w / 2)) + 'px';
-    box.style.top = (y - h - 16 < 4 ? y + 16 : y - h - 16) + 'px';
-  };
-  var hide = function () { box.style.display = 'none'; };
-  gd.on('plotly_hover', show);
-  gd.on('plotly_unhover', hide);
-  gd.__pairlabHover = [show, hide];
-  return true;
-}
-function pairlabHoverBox(id) {
-  var box = document.getElementById(id);
-  if (!box) {
-    box = document.createElement('div');
-    box.id = id;
-    box.style.cssText = 'position:fixed;display:none;z-index:10000;pointer-events:none;background:#fff;' +
-      'border:1px solid #888;border-radius:6px;padding:6px;max-width:260px;font:12px/1.35 sans-serif;' +
-      'color:#222;box-shadow:0 2px 8px rgba(0,0,0,.25)';
-    document.body.appendChild(box);
-  }
-  return box;
-}
-"""
-
-# In the app: the hover box script polls for the plot (gr.Plot re-renders it) and (re)attaches the handlers.
-APP_HOVER_JS = HOVER_JS + r"""
-(function () {
-  var box = pairlabHoverBox('feat-hover-box');
-  var seen = null;
-  setInterval(function () {
-    var gd = document.querySelector('#feat-plot .js-plotly-plot');
-    if (gd && (gd !== seen || !gd.__pairlabHover)) { if (pairlabAttachHover(gd, box)) seen = gd; }
-  }, 600);
-})();
-"""
-
-STANDALONE_HOVER_JS = HOVER_JS + r"""
-pairlabAttachHover(document.getElementById('{plot_id}'), pairlabHoverBox('pairlab-hover-box'));
-"""
-
-
-def _sprite(thumbs: np.ndarray, quality: int = 80) -> dict:
-    """One JPEG data URI holding ``thumbs`` in a grid."""
-    k = len(thumbs)
-    cols = max(1, int(math.ceil(math.sqrt(k))))
-    rows = int(math.ceil(k / cols))
-    sheet = np.zeros((rows * THUMB, cols * THUMB, 3), np.uint8)
-    for i, t in enumerate(thumbs):
-        r, c = divmod(i, cols)
-        sheet[r * THUMB:(r + 1) * THUMB, c * THUMB:(c + 1) * THUMB] = t
-    buf = io.BytesIO()
-    Image.fromarray(sheet).save(buf, format="JPEG", quality=quality)
-    return {"uri": "data:image/jpeg;base64," + base64.b64encode(buf.getvalue()).decode("ascii"), "cell": THUMB,
-            "cols": cols, "rows": rows}
-
-
-def _group_sprites(space: FeatureSpace) -> tuple[dict, dict]:
-    """({sprite id: sprite}, {(key, panel): (sprite id, thumb index per shown point)}); groups that share thumbnails
-    (the 'all' group in both panels) share one sprite."""
-    sprites, per_group, by_source = {}, {}, {}
-    for g in space.groups:
-        if g.thumbs is None or g.thumb_of is None or g.shown is None:
-            continue
-        idx = g.thumb_of[g.shown]
-        used = np.unique(idx[idx >= 0])
-        if not len(used):
-            continue
-        ident = (id(g.thumbs), tuple(used[:50]), len(used))
-        if ident not in by_source:
-            sid = f"s{len(sprites)}"
-            sprites[sid] = _sprite(g.thumbs[used])
-            by_source[ident] = (sid, {int(u): i for i, u in enumerate(used)})
-        sid, remap = by_source[ident]
-        per_group[(g.key, g.panel)] = (sid, np.array([remap.get(int(i), -1) for i in idx], dtype=np.int64))
-    return sprites, per_group
-
-
-def _ellipse_xy(g: Group) -> np.ndarray | None:
-    return g.ellipse.points() if g.ellipse is not None else None
-
-
-def make_figure(space: FeatureSpace, height: int = 620, thumbnails: bool = True):
-    """The two-panel plotly figure (go.Scattergl points, go.Scatter ellipses); a legend entry toggles a group in both
-    panels."""
-    import plotly.graph_objects as go
-    from plotly.subplots import make_subplots
-
-    ev = space.explained
-    fig = make_subplots(rows=1, cols=2, subplot_titles=[PANEL_TITLES[p] for p in PANELS], shared_yaxes=True,
-                        horizontal_spacing=0.05)
-    sprites, per_group = _group_sprites(space) if thumbnails else ({}, {})
-    in_legend: set[str] = set()
-    order = {"all": 0, "real_on": 1, "real_off": 2, "pseudo": 3}
-    for g in sorted(space.groups, key=lambda g: order.get(g.key, 4)):
-        col = PANELS.index(g.panel) + 1
-        shown = g.shown if g.shown is not None else np.arange(g.n)
-        sid, tidx = per_group.get((g.key, g.panel), (None, np.full(len(shown), -1)))
-        custom = np.empty((len(shown), 2), dtype=object)
-        custom[:, 0] = tidx
-        custom[:, 1] = [g.info[i] for i in shown]
-        is_all = g.key == "all"
-        legend_name = "all data" if is_all else g.label
-        fig.add_trace(go.Scattergl(
-            x=g.xy[shown, 0], y=g.xy[shown, 1], mode="markers", name=legend_name, legendgroup=g.key,
-            uid=f"{g.key}|{g.panel}|points",
-            showlegend=g.key not in in_legend, customdata=custom, meta={"group": sid},
-            marker={"color": g.color, "size": 4 if is_all else 6, "opacity": 0.35 if is_all else 0.8,
-                    "line": {"width": 0}},
-            hovertemplate=f"<b>{_esc(legend_name)}</b><br>%{{customdata[1]}}<br>PC1 %{{x:.2f}}, PC2 %{{y:.2f}}"
-                          "<extra></extra>"), row=1, col=col)
-        in_legend.add(g.key)
-        pts = _ellipse_xy(g)
-        if pts is not None:
-            fig.add_trace(go.Scatter(
-                x=pts[:, 0], y=pts[:, 1], mode="lines", name=f"{legend_name} ellipse", legendgroup=g.key,
-                uid=f"{g.key}|{g.panel}|ellipse",
-                showlegend=False, hoverinfo="skip",
-                line={"color": g.color, "width": 2.5 if not is_all else 1.5, "dash": "dash" if is_all else "solid"}),
-                row=1, col=col)
-    sigma = next((g.ellipse.sigma for g in space.groups if g.ellipse is not None), space.request.sigma)
-    title = (f"{_esc(space.encoder)}<br><span style='font-size:12px'>PCA fitted on {space.fit_count} images of "
-             f"{_esc(space.source_name)} · explained variance PC1 {ev[0]:.1%}, PC2 {ev[1]:.1%} · ellipses "
-             f"{sigma:g}σ</span>")
-    fig.update_layout(
-        title={"text": title, "font": {"size": 14}}, height=height, template="plotly_white",
-        hovermode="closest", legend={"orientation": "h", "y": -0.14, "x": 0.0, "itemclick": "toggle",
-                                     "itemdoubleclick": "toggleothers"},
-        margin={"l": 60, "r": 20, "t": 80, "b": 40}, meta={"pairlab": {"sprites": sprites}},
-        uirevision=f"{space.source_fingerprint}-{space.encoder_key}")
-    fig.update_xaxes(title_text=f"PC1 ({ev[0]:.1%} of variance)", matches="x", zeroline=False)
-    fig.update_yaxes(title_text=f"PC2 ({ev[1]:.1%} of variance)", row=1, col=1, zeroline=False)
-    return fig
-
-
-def _esc(text: str) -> str:
-    return str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-
-
-def write_html(fig, path: Path) -> Path:
-    """A standalone HTML file (plotly.js inlined, works offline) with the hover thumbnails."""
-    path = Path(path)
-    fig.write_html(str(path), include_plotlyjs=True, full_html=True, post_script=STANDALONE_HOVER_JS,
-                   config={"displaylogo": False, "toImageButtonOptions": {"format": "png", "scale": 2}})
-    return path
-
-
-# ================================================================================ the PNG (PIL, same data)
-def nice_ticks(lo: float, hi: float, count: int = 6) -> list[float]:
-    """Round tick positions covering [lo, hi]."""
-    if not math.isfinite(lo) or not math.isfinite(hi) or hi <= lo:
-        return [lo]
-    raw = (hi - lo) / max(count - 1, 1)
-    mag = 10 ** math.floor(math.log10(raw))
-    step = next(m * mag for m in (1, 2, 2.5, 5, 10) if m * mag >= raw)
-    first = math.ceil(lo / step) * step
-    return [round(first + i * step, 10) for i in range(int((hi - first) / step + 1e-9) + 1)]
-
-
-def _hex(color: str, alpha: int = 255) -> tuple:
-    c = color.lstrip("#")
-    return (int(c[0:2], 16), int(c[2:4], 16), int(c[4:6], 16), alpha)
-
-
-def render_png(space: FeatureSpace, path: Path, width: int = 1500, height: int = 720, scale: int = 2) -> Path:
-    """Both panels with points, ellipses, axes, legend and title, drawn with PIL (supersampled)."""
-    W, H, s = width * scale, height * scale, scale
-    img = Image.new("RGBA", (W, H), (255, 255, 255, 255))
-    draw = ImageDraw.Draw(img)
-    f_title, f_axis, f_tick = _font(15 * s), _font(13 * s), _font(11 * s)
-    # one range for both panels (they share axes), covering points and ellipses
-    xs = [g.xy[g.shown if g.shown is not None else slice(None)] for g in space.groups if g.n]
-    xs += [g.ellipse.points() for g in space.groups if g.ellipse is not None]
-    allp = np.concatenate(xs) if xs else np.zeros((1, 2))
-    lo, hi = np.percentile(allp, 0.2, axis=0), np.percentile(allp, 99.8, axis=0)
-    pad = (hi - lo) * 0.06 + 1e-9
-    lo, hi = lo - pad, hi + pad
-    top, bottom, left, gap, right = 76 * s, 118 * s, 80 * s, 50 * s, 20 * s
-    pw = (W - left - right - gap) // 2
-    ph = H - top - bottom
-    boxes = {p: (left + i * (pw + gap), top, left + i * (pw + gap) + pw, top + ph) for i, p in enumerate(PANELS)}
-    ev = space.explained
-    sigma = next((g.ellipse.sigma for g in space.groups if g.ellipse is not None), space.request.sigma)
-    sub = (f"PCA fitted on {space.fit_count} images of {space.source_name} · explained variance PC1 {ev[0]:.1%}, "
-           f"PC2 {ev[1]:.1%} · ellipses {sigma:g}σ")
-    for k, (text, font, color) in enumerate(((space.encoder, f_title, (20, 20, 20)), (sub, f_tick, (70, 70, 70)))):
-        while draw.textlength(text, font=font) > W - left - right and len(text) > 10:
-            text = text[:-2].rstrip() + "…"  # never run off the image
-        draw.text((left, (10 + 20 * k) * s), text, fill=color, font=font)
-
-    def to_px(box, pts):
-        x0, y0, x1, y1 = box
-        px = x0 + (pts[:, 0] - lo[0]) / (hi[0] - lo[0]) * (x1 - x0)
-        py = y1 - (pts[:, 1] - lo[1]) / (hi[1] - lo[1]) * (y1 - y0)
-        return px, py
-
-    for p, box in boxes.items():
-        x0, y0, x1, y1 = box
-        draw.rectangle(box, outline=(150, 150, 150), width=s)
-        for t in nice_ticks(lo[0], hi[0]):
-            px = x0 + (t - lo[0]) / (hi[0] - lo[0]) * (x1 - x0)
-            draw.line([(px, y0), (px, y1)], fill=(236, 236, 236), width=s)
-            draw.text((px, y1 + 6 * s), f"{t:g}", fill=(80, 80, 80), font=f_tick, anchor="ma")
-        for t in nice_ticks(lo[1], hi[1]):
-            py = y1 - (t - lo[1]) / (hi[1] - lo[1]) * (y1 - y0)
-            draw.line([(x0, py), (x1, py)], fill=(236, 236, 236), width=s)
-            draw.text((x0 - 6 * s, py), f"{t:g}", fill=(80, 80, 80), font=f_tick, anchor="rm")
-        draw.text(((x0 + x1) / 2, y0 - 8 * s), PANEL_TITLES[p], fill=(20, 20, 20), font=f_axis, anchor="md")
-        draw.text(((x0 + x1) / 2, y1 + 24 * s), f"PC1 ({ev[0]:.1%} of variance)", fill=(40, 40, 40), font=f_axis,
-                  anchor="ma")
-    draw.text((18 * s, top + ph / 2), "PC2", fill=(40, 40, 40), font=f_axis, anchor="lm")
-    order = {"all": 0, "real_on": 1, "real_off": 2, "pseudo": 3}
-    for g in sorted(space.groups, key=lambda g: order.get(g.key, 4)):
-        box = boxes[g.panel]
-        layer = Image.new("RGBA", (W, H), (0, 0, 0, 0))
-        ld = ImageDraw.Draw(layer)
-        shown = g.shown if g.shown is not None else np.arange(g.n)
-        px, py = to_px(box, g.xy[shown])
-        r = (2.0 if g.key == "all" else 3.2) * s
-        fill = _hex(g.color, 110 if g.key == "all" else 200)
-        inside = (px >= box[0]) & (px <= box[2]) & (py >= box[1]) & (py <= box[3])
-        for x, y in zip(px[inside], py[inside]):
-            ld.ellipse([x - r, y - r, x + r, y + r], fill=fill)
-        if g.ellipse is not None:
-            ex, ey = to_px(box, g.ellipse.points(181))
-            ld.line(list(zip(ex, ey)), fill=_hex(g.color, 255), width=(2 if g.key == "all" else 3) * s, joint="curve")
-        img.alpha_composite(layer)
-    # legend: one entry per group key
-    x, y = left, top + ph + 58 * s
-    seen = []
-    for g in sorted(space.groups, key=lambda g: order.get(g.key, 4)):
-        if g.key in seen:
-            continue
-        seen.append(g.key)
-        label = "all data" if g.key == "all" else g.label
-        wtxt = draw.textlength(label, font=f_axis)
-        if x + 30 * s + wtxt > W - right:
-            x, y = left, y + 24 * s
-        draw.ellipse([x, y - 6 * s, x + 12 * s, y + 6 * s], fill=_hex(g.color))
-        draw.text((x + 18 * s, y), label, fill=(30, 30, 30), font=f_axis, anchor="lm")
-        x += 40 * s + wtxt
-    out = img.convert("RGB").resize((width, height), Image.LANCZOS)
-    path = Path(path)
-    out.save(path)
-    return path
-
-
-# ================================================================================ exports
-def export(space: FeatureSpace, folder: Path, fig=None) -> dict[str, Path]:
-    """figure.png, figure.html (standalone), groups.csv (group means and distances), request.json."""
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    fig = fig if fig is not None else make_figure(space)
-    paths = {"png": render_png(space, folder / "feature-space.png"),
-             "html": write_html(fig, folder / "feature-space.html")}
-    rows = group_stats(space)
-    cols = ["panel", "group", "key", "n", "pc1", "pc2", "axis_major", "axis_minor", "d_real_on", "d_real_off",
-            "d_pseudo", "dfeat_real_on", "dfeat_real_off", "dfeat_pseudo"]
-    buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=cols, extrasaction="ignore")
-    w.writeheader()
-    for r in rows:
-        w.writerow({k: (f"{v:.5g}" if isinstance(v, float) else v) for k, v in r.items()})
-    (folder / "groups.csv").write_text(buf.getvalue())
-    paths["csv"] = folder / "groups.csv"
-    meta = {"request": space.request.to_dict(), "encoder": space.encoder, "encoder_key": space.encoder_key,
-            "source": space.source_name, "source_fingerprint": space.source_fingerprint,
-            "image_size": space.image_size, "fit_count": space.fit_count,
-            "explained_variance_ratio": [float(v) for v in space.explained], "problems": space.problems,
-            "timings": space.timings}
-    (folder / "feature-space.json").write_text(json.dumps(meta, indent=1))
-    paths["json"] = folder / "feature-space.json"
-    return paths
-
-
-def export_dir() -> Path:
-    out = workspace.sub("cache") / "feature-exports" / time.strftime("%Y%m%d-%H%M%S")
-    out.mkdir(parents=True, exist_ok=True)
-    return out
-
-
-# ================================================================================ benchmark
-def synthetic_space(n: int = 20_000, dim: int = 128, seed: int = 0, runs: int = 2) -> FeatureSpace:
-    """A feature space of ``n`` random source points plus composition-sized groups (no encoder, no files)."""
-    rng = np.random.default_rng(seed)
-    base = rng.normal(size=(n, dim)).astype(np.float32) * np.linspace(3, 0.2, dim, dtype=np.float32)
-    thumbs = rng.integers(0, 255, (THUMBS_PER_GROUP, THUMB, THUMB, 3), dtype=np.uint8)
-    mean, comps, ev = fit_pca(base)
-    req = FeatureRequest(runs=tuple(f"run{i}" for i in range(runs)))
-    groups = []
-    thumb_of = np.full(n, -1)
-    k = min(n, THUMBS_PER_GROUP)
-    thumb_of[:k] = np.arange(k)
-    names, info = [f"{i:06d}.jpg" for i in range(n)], [f"source image {i:06d}.jpg (train partition)" for i in range(n)]
-    for panel in PANELS:
-        groups.append(Group("all", f"all data ({n})", panel, COLORS["all"], names, info, base, thumbs=thumbs,
-                            thumb_of=thumb_of))
-    specs = [("real_on", "train", 200), ("real_off", "train", 200), ("pseudo", "train", 200), ("real_on", "test", 100),
-             ("real_off", "test", 100)] + [(f"run:run{i}", "test", 100) for i in range(runs)]
-    for k, (key, panel, m) in enumerate(specs):
-        feats = (rng.normal(size=(m, dim)) + rng.normal(size=dim)).astype(np.float32)
-        color = COLORS.get(key) or list(MODEL_COLORS.values())[k % 2]
-        groups.append(Group(key, key, panel, color, [f"{key}-{i}.jpg" for i in range(m)], [f"{key} {i}" for i in range(m)],
-                            feats, thumbs=thumbs[:m], thumb_of=np.arange(m)))
-    space = FeatureSpace(req, "synthetic features", "synthetic", "synthetic", "0" * 16, 64, n, mean, comps, ev, groups)
-    for g in groups:
-        g.xy = space.project(g.features)
-    set_sigma(space, 1.0)
-    _sample_points(space, MAX_POINTS)
-    return space
-
-
-def bench_features(n: int = 20_000) -> dict:
-    """Timings of the figure for ``n`` source points (PCA fit, figure, JSON size, HTML, PNG) and of feature
-    extraction with the simple CNN on the CPU."""
-    out = {"points": n}
-    t0 = time.perf_counter()
-    space = synthetic_space(n)
-    out["synthetic_space_s"] = round(time.perf_counter() - t0, 3)
-    t0 = time.perf_counter()
-    fit_pca(space.groups[0].features)
-    out["pca_fit_s"] = round(time.perf_counter() - t0, 3)
-    t0 = time.perf_counter()
-    fig = make_figure(space)
-    out["figure_build_s"] = round(time.perf_counter() - t0, 3)
-    t0 = time.perf_counter()
-    text = fig.to_json()
-    out["figure_json_s"] = round(time.perf_counter() - t0, 3)
-    out["figure_json_mb"] = round(len(text) / 1e6, 2)
-    out["points_drawn"] = int(sum(len(g.shown) for g in space.groups))
-    with tempfile.TemporaryDirectory() as tmp:
-        t0 = time.perf_counter()
-        write_html(fig, Path(tmp) / "f.html")
-        out["html_s"] = round(time.perf_counter() - t0, 3)
-        out["html_mb"] = round((Path(tmp) / "f.html").stat().st_size / 1e6, 2)
-        t0 = time.perf_counter()
-        render_png(space, Path(tmp) / "f.png")
-        out["png_s"] = round(time.perf_counter() - t0, 3)
-    import torch
-
-    from .encoders import SimpleCNN
-
-    net = SimpleCNN(out_dim=1).eval()
-    x = torch.zeros(1024, 3, 64, 64)
-    with torch.no_grad():
-        net.features(x[:64])
-        t0 = time.perf_counter()
-        for i in range(0, len(x), BATCH):
-            net.features(x[i:i + BATCH])
-    dt = time.perf_counter() - t0
-    out["simple_cnn_features_images_per_s"] = round(len(x) / dt, 1)
-    out["torch_threads"] = torch.get_num_threads()
-    return out

@@ -17,7 +17,7 @@ import plotly.graph_objects as go
 from .. import workspace
 from ..data.compose import list_compositions
 from ..errors import UserError
-from ..eval import features
+from ..eval import feature_plot, features
 from ..train.queue import default_queue
 from .common import friendly, progress_adapter, reopen_quietly
 
@@ -110,7 +110,7 @@ def build_tab() -> dict:
                 plot = gr.Plot(label="Feature space (legend: click to toggle a group; hover a point for its image)",
                                elem_id="feat-plot")
                 # The hover thumbnails: a script that listens to the plot's hover events (gr.Plot has none).
-                gr.HTML("", elem_id="feat-hover", js_on_load=features.APP_HOVER_JS)
+                gr.HTML("", elem_id="feat-hover", js_on_load=feature_plot.APP_HOVER_JS)
                 table = gr.Dataframe(headers=STAT_HEADERS, label="Group means in PCA space and distances "
                                      "between means (real A / B of the test split)", interactive=False,
                                      elem_id="feat-table", wrap=True,
@@ -131,8 +131,8 @@ def build_tab() -> dict:
                               else ""))
 
         def _show(space):
-            fig = features.make_figure(space)
-            paths = features.export(space, features.export_dir(), fig=fig)
+            fig = feature_plot.make_figure(space)
+            paths = feature_plot.export(space, feature_plot.export_dir(), fig=fig)
             return (space, fig, explained_md(space), stats_rows(space),
                     [str(paths["png"]), str(paths["html"]), str(paths["csv"])], status_md(space))
 
