@@ -384,8 +384,6 @@ def test_old_balance_copies_key_reads_as_paired_repeats(comp, tmp_path):
                 load_checkpoint(reference / "checkpoints" / "latest.pt"))
 
 
-@pytest.mark.xfail(reason="train/loop.py compares the checkpoint's raw config dict with cfg.to_dict(); comparing "
-                          "TrainConfig.from_dict(state['config']) with cfg would accept the old key", strict=False)
 def test_checkpoint_written_before_the_rename_resumes(comp, tmp_path):
     from pairlab.train.checkpoint import save_atomic
 
