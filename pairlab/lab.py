@@ -49,8 +49,11 @@ def synthfaces_source(count: int = DEFAULT_SYNTHFACES["count"], size: int = DEFA
 
                 shutil.rmtree(folder)
     if not meta.exists():
-        workspace.clean_stale_temps(folder.parent)
-        synthfaces.generate(folder, count=count, size=size, seed=seed, progress=progress)
+        # One renderer per set at a time (the app and the CLI may both ask for it); the second uses the first's.
+        with workspace.exclusive(folder.parent / f".render-{folder.name}.lock"):
+            if not meta.exists():
+                workspace.clean_stale_temps(folder.parent)
+                synthfaces.generate(folder, count=count, size=size, seed=seed, progress=progress)
     return open_source(folder, "celeba")
 
 
@@ -85,3 +88,25 @@ def build_composition(source: Source, recipe: Recipe, name: str | None = None, p
     else:
         name = compose_mod.unique_name(compose_mod.default_name(source, recipe), root)
     return compose_mod.compose(source, recipe, name=name, out_root=root, progress=progress)
+
+
+def skip_report(path: Path, limit: int = 5) -> list[str]:
+    """What a build skipped, per file: a count by reason, the first ``limit`` files with their reason, and where
+    the full list is (``skipped.txt`` in the composition). Empty when nothing was skipped."""
+    listing = Path(path) / "skipped.txt"
+    try:
+        rows = [line.split("\t", 1) for line in listing.read_text().splitlines() if "\t" in line]
+    except OSError:
+        rows = []
+    if not rows:
+        return []
+    counts: dict[str, int] = {}
+    for _, reason in rows:
+        counts[reason] = counts.get(reason, 0) + 1
+    lines = [f"skipped {len(rows)} file(s): " + ", ".join(f"{n} {r}" for r, n in counts.items())]
+    lines += [f"  {name}: {reason}" for name, reason in rows[:limit]]
+    if len(rows) > limit:
+        lines.append(f"  ... and {len(rows) - limit} more, all listed in {listing}")
+    else:
+        lines.append(f"  (listed in {listing})")
+    return lines

@@ -13,8 +13,11 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import tempfile
+import time
+import uuid
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -65,20 +68,127 @@ def safe_name(name: str) -> str:
     return cleaned[:120]
 
 
+# ----- owners of temporary folders -------------------------------------------------------------------------
+# A temporary folder is named ``.tmp-<final name>~<pid>~<process start time>~<random>``: the process that writes
+# it, so that a clean-up by another process (a second build, the app and the CLI at once) removes only folders
+# whose owner has ended, never one still being written.
+_OWNER_RE = re.compile(r"~(\d+)~(\d+)~[A-Za-z0-9_]+$")
+STALE_UNOWNED_S = 3600.0  # a temporary folder without an owner in its name (older code) counts as stale after this
+
+
+def process_start_time(pid: int) -> int | None:
+    """The process's start time in clock ticks since boot (/proc/<pid>/stat field 22); None once it has ended.
+
+    With the pid it names one process: a recycled pid has another start time. Without /proc (macOS) it is 0 for
+    any live pid."""
+    if not Path("/proc/self/stat").exists():
+        try:
+            os.kill(int(pid), 0)
+            return 0
+        except (ProcessLookupError, ValueError, OverflowError):
+            return None
+        except PermissionError:
+            return 0
+    try:
+        text = Path(f"/proc/{int(pid)}/stat").read_text()
+    except (OSError, ValueError, OverflowError):
+        return None
+    rest = text[text.rfind(")") + 2:].split()  # the fields after the command name (which may contain spaces)
+    try:
+        if rest[0] in ("Z", "X"):  # a zombie has ended; it only waits to be reaped
+            return None
+        return int(rest[19])
+    except (IndexError, ValueError):
+        return None
+
+
+def owner_alive(pid: int, start: int | None) -> bool:
+    now = process_start_time(pid)
+    return now is not None and (start is None or now == 0 or int(start) == now)
+
+
+def owner_tag() -> str:
+    """``~<pid>~<start time>~`` of this process, for names of temporary folders."""
+    pid = os.getpid()
+    return f"~{pid}~{process_start_time(pid) or 0}~"
+
+
+def temp_owner(name: str) -> tuple[int, int] | None:
+    m = _OWNER_RE.search(name)
+    return (int(m[1]), int(m[2])) if m else None
+
+
+def _temp_is_stale(item: Path) -> bool:
+    owner = temp_owner(item.name)
+    if owner is not None:
+        return not owner_alive(*owner)
+    try:  # no owner recorded: stale when nothing in it (or its direct sub-folders) changed for an hour
+        newest = item.stat().st_mtime
+        for entry in os.scandir(item):
+            if entry.is_dir(follow_symlinks=False):
+                newest = max(newest, entry.stat(follow_symlinks=False).st_mtime)
+    except OSError:
+        return False
+    return time.time() - newest > STALE_UNOWNED_S
+
+
 @contextmanager
 def atomic_folder(final: Path):
-    """Yield a temporary sibling folder; rename it to ``final`` on success, delete it on failure."""
+    """Yield a temporary sibling folder; rename it to ``final`` on success, delete it on failure.
+
+    The temporary folder carries this process's identity (see ``owner_tag``), so another process's clean-up
+    leaves it alone while this one runs. If another process made ``final`` meanwhile, nothing is replaced and
+    the build is refused with one sentence."""
     final = Path(final)
     if final.exists():
         raise UserError(f"{final.name} already exists; choose another name or delete it first.")
     final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{final.name}-", dir=final.parent))
+    tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{final.name[:100]}{owner_tag()}", dir=final.parent))
     try:
         yield tmp
-        os.replace(tmp, final)
+        if final.exists():
+            raise UserError(f"{final.name} was made by another process meanwhile; choose another name or delete it first.")
+        try:
+            os.rename(tmp, final)
+        except OSError:
+            if final.exists():
+                raise UserError(f"{final.name} was made by another process meanwhile; choose another name or delete "
+                                f"it first.")
+            raise
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+def remove_folder(folder: Path) -> bool:
+    """Delete a folder atomically: rename it out of the way first (so no reader sees it half-removed and two
+    deletes cannot collide), then remove it. False when it was not there (or another process took it first)."""
+    folder = Path(folder)
+    trash = folder.with_name(f".tmp-deleted-{folder.name[:90]}{owner_tag()}{uuid.uuid4().hex[:8]}")
+    try:
+        os.rename(folder, trash)
+    except FileNotFoundError:
+        return False
+    shutil.rmtree(trash, ignore_errors=True)
+    return True
+
+
+@contextmanager
+def exclusive(lock_file: Path):
+    """An exclusive lock between threads and processes (fcntl) on ``lock_file`` while the block runs."""
+    import fcntl
+
+    lock_file = Path(lock_file)
+    lock_file.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(lock_file, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+        finally:
+            os.close(fd)
 
 
 def write_json_atomic(path: Path, data) -> None:
@@ -106,11 +216,12 @@ def last_view(name: str) -> dict:
 
 
 def clean_stale_temps(folder: Path) -> int:
-    """Remove temporary folders left by a killed process (names start with '.tmp-')."""
+    """Remove temporary folders ('.tmp-*') whose owner has ended (a killed build); never one still in use."""
     count = 0
+    folder = Path(folder)
     if folder.exists():
         for item in folder.iterdir():
-            if item.name.startswith(".tmp-") and item.is_dir():
+            if item.name.startswith(".tmp-") and item.is_dir() and not item.is_symlink() and _temp_is_stale(item):
                 shutil.rmtree(item, ignore_errors=True)
                 count += 1
     return count

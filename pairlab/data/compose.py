@@ -429,6 +429,8 @@ def compose(source: Source, recipe: Recipe, name: str | None = None, out_root: P
         manifest = _manifest(the_plan, name, synth, sizes)
         (tmp / "manifest.json").write_text(json.dumps(manifest, indent=1))
         (tmp / "build.json").write_text(json.dumps({"created": time.strftime("%Y-%m-%d %H:%M:%S"), "seconds": round(time.time() - start, 2)}))
+        # every skipped file with its reason (the source's, e.g. links out of the allowed folders, then the plan's)
+        (tmp / "skipped.txt").write_text("".join(f"{n}\t{r}\n" for n, r in list(source.skipped) + list(the_plan.skipped)))
     progress(1.0, f"Built {name}")
     return final
 
@@ -507,9 +509,8 @@ def list_compositions(root: Path | None = None) -> list[dict]:
 def delete_composition(name: str, root: Path | None = None) -> None:
     root = Path(root) if root else workspace.sub("compositions")
     folder = root / workspace.safe_name(name)
-    if not (folder / "manifest.json").exists():
+    if not (folder / "manifest.json").exists() or not workspace.remove_folder(folder):
         raise UserError(f"There is no composition named '{name}'.")
-    shutil.rmtree(folder)
 
 
 def preview(source: Source, recipe: Recipe, count: int = 6) -> dict:
