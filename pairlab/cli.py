@@ -39,9 +39,8 @@ def _source_from_args(args):
 
     if args.source == "synthfaces":
         return lab.synthfaces_source(args.sf_count, args.sf_size, args.sf_seed, progress=_progress_printer("synthfaces"))
-    from .data.sources import open_source
-
-    return open_source(args.source, None if args.layout == "auto" else args.layout)
+    # the same rule as the app: resolved first (no '..', links followed), then it must lie under an allowed root
+    return lab.open_user_source(args.source, None if args.layout == "auto" else args.layout)
 
 
 def cmd_compose(args) -> int:
@@ -62,8 +61,8 @@ def cmd_compose(args) -> int:
     print(f"Built {path}")
     print(f"  trainA {c['trainA']}  trainB {c['trainB']}  testA {c['testA']}  testB {c['testB']}  "
           f"paired {c['paired']}  measured alpha {m['alpha']:.4f}")
-    if m["skipped"]:
-        print("  skipped: " + ", ".join(f"{n} {r}" for r, n in m["skipped"].items()))
+    for line in lab.skip_report(path):
+        print("  " + line)
     return 0
 
 
@@ -180,15 +179,15 @@ def cmd_evaluate(args) -> int:
 
 # ------------------------------------------------------------------------------------ features
 def cmd_features(args) -> int:
-    from .eval import features
+    from .eval import feature_plot, features
 
     request = features.FeatureRequest(composition=args.composition, runs=tuple(args.runs), encoder=args.encoder,
                                       sigma=args.sigma, source=args.source, task=args.task, direction=args.direction,
                                       checkpoint=args.checkpoint, train_encoder=args.train_encoder,
                                       max_points=args.max_points)
     space = features.feature_space(request, progress=_progress_printer("features"))
-    out = args.out or features.export_dir()
-    paths = features.export(space, out)
+    out = args.out or feature_plot.export_dir()
+    paths = feature_plot.export(space, out)
     print(features.summary_text(space))
     for problem in space.problems:
         print(f"note: {problem}")
@@ -204,7 +203,7 @@ def cmd_bench(args) -> int:
         print(format_report(bench_infer()))
         return 0
     if args.what == "features":  # the feature-space figure at 20,000 points (pairlab/eval/features.py)
-        from .eval.features import bench_features
+        from .eval.feature_bench import bench_features
 
         for key, value in bench_features(args.points).items():
             print(f"{key}: {value}")

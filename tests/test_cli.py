@@ -42,8 +42,10 @@ def test_user_errors_are_one_sentence(home, tmp_path):
     res = run("compose", "synthfaces", "--alpha", "1.5", "--recipe", "alpha-paired")
     assert res.returncode == 2
     assert res.stderr.strip() == "error: alpha must be between 0 and 1, got 1.5."
-    res = run("compose", str(tmp_path / "nowhere"))
+    res = run("compose", str(home / "nowhere"))
     assert res.returncode == 2 and "is not a folder" in res.stderr and "Traceback" not in res.stderr
+    res = run("compose", str(tmp_path / "nowhere"))  # outside the workspace and PAIRLAB_DATA_ROOTS (issue 12)
+    assert res.returncode == 2 and "outside the allowed folders" in res.stderr and "Traceback" not in res.stderr
     res = run("synthfaces", str(tmp_path / "sf"), "--size", "32", "--count", "5")
     assert res.returncode == 2 and "Traceback" not in res.stderr and len(res.stderr.strip().splitlines()) == 1
 

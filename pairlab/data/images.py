@@ -2,7 +2,8 @@
 
 All readers in pairlab go through ``load_rgb`` so that corrupt, truncated, empty, non-image,
 oversized (decompression bombs) and odd-mode (grayscale, RGBA, 16-bit, CMYK, palette) files are
-handled in one place.
+handled in one place. The EXIF orientation is applied here (so ``compose``, training, evaluation and the demo
+see the same upright pixels), and an animated image (GIF, APNG, animated WebP) is read as its first frame.
 """
 from __future__ import annotations
 
@@ -12,14 +13,14 @@ import warnings
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageFile
+from PIL import Image, ImageFile, ImageOps
 
 from ..errors import BadImage
 
 # Anything above this many pixels is refused before decoding (a 16k x 16k image is 268 MP).
 MAX_PIXELS = 40_000_000
 MAX_FILE_BYTES = 200 * 1024 * 1024
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".ppm")
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".ppm", ".gif")
 
 # Never silently accept truncated files: PIL would pad them with gray.
 ImageFile.LOAD_TRUNCATED_IMAGES = False
@@ -81,7 +82,10 @@ def decode_bytes(data: bytes, name: str | os.PathLike = "<upload>") -> Image.Ima
                 raise BadImage(name, "image too large", f"{w}x{h} pixels, limit {MAX_PIXELS:,}")
             if w < 8 or h < 8:
                 raise BadImage(name, "image too small", f"{w}x{h} pixels")
+            if getattr(img, "n_frames", 1) > 1:
+                img.seek(0)  # an animated image (GIF, APNG, WebP): its first frame, everywhere in pairlab
             img.load()
+            img = upright(img)
     except BadImage:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
@@ -93,6 +97,20 @@ def decode_bytes(data: bytes, name: str | os.PathLike = "<upload>") -> Image.Ima
         reason = "truncated image" if "truncat" in text else "corrupt image"
         raise BadImage(name, reason)
     return img
+
+
+def upright(img: Image.Image) -> Image.Image:
+    """Apply the EXIF orientation (phone photos are often stored sideways); every reader gets it from here."""
+    try:
+        orientation = img.getexif().get(0x0112, 1)
+    except Exception:  # a broken EXIF block: the pixels as stored
+        return img
+    if orientation not in (2, 3, 4, 5, 6, 7, 8):
+        return img
+    try:
+        return ImageOps.exif_transpose(img)
+    except Exception:
+        return img
 
 
 def load_rgb(path: str | os.PathLike) -> Image.Image:

@@ -252,10 +252,10 @@ def read_celeba(root: Path) -> Source:
     img_dir = root / celeba.IMAGE_DIR
     if not img_dir.is_dir():
         raise UserError(f"{root} has no {celeba.IMAGE_DIR}/ folder, so it is not in the CelebA layout.")
-    on_disk = {e.name for e in os.scandir(img_dir) if e.is_file() and is_image_name(e.name)}
+    listed, skipped = _scan_images(img_dir, root, f"{celeba.IMAGE_DIR}/")
+    on_disk = set(listed)
     knows = []
     notes: list[str] = []
-    skipped: list[tuple[str, str]] = []
 
     attrs: dict[str, np.ndarray] = {}
     attr_names: list[str] = []
@@ -285,12 +285,17 @@ def read_celeba(root: Path) -> Source:
         truth = celeba.read_truth_file(root / celeba.TRUTH_FILE)
         knows.append("pairs")
 
+    if truth:
+        truth, bad_truth = _checked_truth(root, truth)
+        skipped += bad_truth
     names = sorted(attrs) if attrs else sorted(on_disk)
     attr_index = {a: i for i, a in enumerate(attr_names)}
     samples = []
+    outside = {n.split("/", 1)[1] for n, r in skipped if r == OUTSIDE and n.startswith(celeba.IMAGE_DIR + "/")}
     for name in names:
         if name not in on_disk:
-            skipped.append((name, "missing file"))
+            if name not in outside:
+                skipped.append((name, "missing file"))
             continue
         a = attrs.get(name)
         part = partition.get(name)
@@ -308,18 +313,86 @@ def read_celeba(root: Path) -> Source:
     if attrs and len(on_disk) > len(attrs):
         notes.append(f"{len(on_disk) - len(set(attrs) & on_disk)} images on disk are not in {celeba.ATTR_FILE} and are ignored.")
     if not samples:
-        raise UserError(f"{root} holds no usable images.")
+        raise UserError(f"{root} holds no usable images" + _skip_hint(skipped) + ".")
     kind = "synthfaces" if (root / "synthfaces.json").exists() else "celeba"
     return Source(kind, root, samples, tuple(knows), skipped, notes)
 
 
+def _inside(path: str, roots: list[str]) -> bool:
+    return any(path == r or path.startswith(r.rstrip(os.sep) + os.sep) for r in roots)
+
+
+def _permitted_roots(root: Path) -> list[str]:
+    """Where a source's files may really lie: the allowed roots (workspace, PAIRLAB_DATA_ROOTS) and the source."""
+    from .. import workspace
+
+    return [str(r) for r in workspace.allowed_roots()] + [os.path.realpath(root)]
+
+
+OUTSIDE = "symlink to a file outside the allowed folders"
+
+
+def _scan_images(folder: Path, root: Path, prefix: str = "") -> tuple[list[str], list[tuple[str, str]]]:
+    """The image files of a folder (sorted) and the skipped entries with their reason.
+
+    A symlink (or a file in a linked folder) whose target lies outside the allowed roots is skipped and never
+    opened; so are broken links and files that are not images by their extension (dotfiles are ignored)."""
+    roots = _permitted_roots(root)
+    folder_ok = _inside(os.path.realpath(folder), roots)
+    names, skipped = [], []
+    for e in os.scandir(folder):
+        if e.name.startswith("."):
+            continue
+        shown = prefix + e.name
+        if e.is_symlink() or not folder_ok:
+            target = os.path.realpath(e.path)
+            if not _inside(target, roots):
+                skipped.append((shown, OUTSIDE))
+                continue
+            if not os.path.exists(target):
+                skipped.append((shown, "broken symlink"))
+                continue
+        if not e.is_file():
+            continue
+        if not is_image_name(e.name):
+            skipped.append((shown, f"not an image file type ({os.path.splitext(e.name)[1] or 'no extension'})"))
+            continue
+        names.append(e.name)
+    return sorted(names), sorted(skipped)
+
+
 def _list_images(folder: Path) -> list[str]:
-    return sorted(e.name for e in os.scandir(folder) if e.is_file() and is_image_name(e.name))
+    return _scan_images(folder, folder)[0]
+
+
+def _checked_truth(root: Path, truth: dict) -> tuple[dict, list[tuple[str, str]]]:
+    """Drop truth entries that point out of the allowed roots (``../`` in the list file, or a linked folder)."""
+    roots = _permitted_roots(root)
+    base = os.path.realpath(root)
+    real_dirs: dict[str, bool] = {}
+    out, skipped = {}, []
+    for name, entries in truth.items():
+        kept = {}
+        for attr, rel in entries.items():
+            path = os.path.normpath(os.path.join(base, rel))
+            parent = os.path.dirname(path)
+            if parent not in real_dirs:
+                real_dirs[parent] = _inside(os.path.realpath(parent), roots)
+            ok = _inside(path, [base]) and real_dirs[parent]
+            if ok and os.path.islink(path):
+                ok = _inside(os.path.realpath(path), roots)
+            if ok:
+                kept[attr] = rel
+            else:
+                skipped.append((str(rel), "truth file outside the allowed folders"))
+        out[name] = kept
+    return out, skipped
 
 
 def read_unaligned(root: Path) -> Source:
     root = Path(root)
     samples = []
+    skipped: list[tuple[str, str]] = []
     found = False
     for domain in ("A", "B"):
         for split, partition in (("train", "train"), ("test", "test")):
@@ -327,25 +400,38 @@ def read_unaligned(root: Path) -> Source:
             if not folder.is_dir():
                 continue
             found = True
-            for name in _list_images(folder):
+            names, bad = _scan_images(folder, root, f"{split}{domain}/")
+            skipped += bad
+            for name in names:
                 samples.append(Sample(f"{split}{domain}/{name}", ImageRef(folder / name), partition, domain=domain))
     if not found:
         raise UserError(f"{root} has none of trainA/ trainB/ testA/ testB/, so it is not an unaligned folder.")
     if not samples:
-        raise UserError(f"{root} holds no images in trainA/ trainB/ testA/ testB/.")
-    return Source("unaligned", root, samples, ("domains", "partition"))
+        raise UserError(f"{root} holds no images in trainA/ trainB/ testA/ testB/" + _skip_hint(skipped) + ".")
+    return Source("unaligned", root, samples, ("domains", "partition"), skipped)
+
+
+def _skip_hint(skipped: list[tuple[str, str]]) -> str:
+    if not skipped:
+        return ""
+    name, reason = skipped[0]
+    return f" ({len(skipped)} skipped, e.g. {name}: {reason})"
 
 
 def read_aligned(root: Path) -> Source:
     root = Path(root)
     samples = []
+    skipped: list[tuple[str, str]] = []
     for split, partition in (("train", "train"), ("val", "val"), ("test", "test")):
         folder = root / split
         if folder.is_dir():
-            samples += [Sample(f"{split}/{n}", ImageRef(folder / n), partition) for n in _list_images(folder)]
+            names, bad = _scan_images(folder, root, f"{split}/")
+            skipped += bad
+            samples += [Sample(f"{split}/{n}", ImageRef(folder / n), partition) for n in names]
     if not samples:
-        raise UserError(f"{root} has no images in train/, val/ or test/, so it is not an aligned A|B folder.")
-    return Source("aligned", root, samples, ("pairs", "partition"))
+        raise UserError(f"{root} has no images in train/, val/ or test/, so it is not an aligned A|B folder"
+                        + _skip_hint(skipped) + ".")
+    return Source("aligned", root, samples, ("pairs", "partition"), skipped)
 
 
 READERS = {"celeba": read_celeba, "unaligned": read_unaligned, "aligned": read_aligned}
@@ -367,7 +453,7 @@ def detect_layout(root: Path) -> str:
 
 def open_source(root: str | os.PathLike, layout: str | None = None) -> Source:
     """Open a folder as a source; the layout is detected unless given."""
-    root = Path(root)
+    root = Path(root).expanduser().resolve()  # recorded resolved: no '..', no links
     if not root.is_dir():
         raise UserError(f"{root} is not a folder.")
     layout = layout or detect_layout(root)

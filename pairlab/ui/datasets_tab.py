@@ -58,7 +58,9 @@ def source_summary(source) -> str:
     lines = [f"**{d['name']}** ({d['kind']}): {d['images']} images — train {parts['train']}, val {parts['val']}, test {parts['test']}",
              f"knows: {', '.join(d['knows']) or 'nothing beyond the images'}; fingerprint `{d['fingerprint']}`"]
     if d["skipped"]:
-        lines.append(f"skipped {d['skipped']} listed images that are missing on disk")
+        shown = "; ".join(f"`{n}`: {r}" for n, r in source.skipped[:3])
+        more = f" and {d['skipped'] - 3} more" if d["skipped"] > 3 else ""
+        lines.append(f"skipped {d['skipped']} file(s): {shown}{more}")
     lines += [f"note: {n}" for n in d["notes"]]
     return "  \n".join(lines)
 
@@ -167,9 +169,9 @@ def build_tab():
             examples = compose_mod.preview(source, rec, count=9)["examples"]
             rows, names = composition_table()
             c = m["counts"]
-            skipped = ", ".join(f"{v} {k}" for k, v in m["skipped"].items())
+            report = lab.skip_report(path, limit=3)
             msg = (f"Built **{path.name}**: trainA {c['trainA']}, trainB {c['trainB']}, testA {c['testA']}, testB {c['testB']}, "
-                   f"measured alpha {m['alpha']:.3f}" + (f"; skipped {skipped}" if skipped else ""))
+                   f"measured alpha {m['alpha']:.3f}" + ("  \n" + "  \n".join(report) if report else ""))
             return (examples, makeup_figure(compose_mod.makeup(m), m["alpha"], path.name), msg, rows,
                     gr.update(choices=names, value=path.name))
 
