@@ -135,3 +135,96 @@ def test_table_csv_latex_and_plot(cmp_ws):
     assert series["y"][1] == pytest.approx(np.mean(both))
     assert series["err_high"][1] > 0 and series["err_low"][1] > 0
     assert compare.plotted_metrics(results) == FAST
+
+
+def test_input_unchanged_baseline_in_table_exports_and_plot(cmp_ws):
+    from pairlab.eval.evaluate import BASELINE_NAME, evaluate_identity, identity_baselines, is_baseline, split_baselines
+    from pairlab.eval.metrics import attribute_region, masked_l1
+
+    r = cmp_ws["runs"]
+    names = FAST + ["gt_l1_region", "gt_l1_outside", "gt_region_removed", "lpips_input"]
+    results = evaluate_runs([r["hi-s1"], r["lo-s0"], r["hi-s0"]], metrics=names, write=False, baseline=True)
+    runs, (base,) = split_baselines(results)  # both compositions hold the same test images: one baseline row
+    assert [x["name"] for x in runs] == ["hi-s1", "lo-s0", "hi-s0"] and results[-1] is base
+    assert is_baseline(base) and base["name"] == BASELINE_NAME and base["ok"] and base["alpha"] is None
+    assert sorted(base["runs"]) == ["hi-s0", "hi-s1", "lo-s0"] and base["compositions"] == ["cmp-a0", "cmp-a1"]
+    assert base["image_size"] == 32 and base["n_test"] == runs[0]["n_test"]
+    # the identity map's values, computed here from the same test images at the runs' size
+    out = translate_test_set(r["hi-s0"])
+    idx = out.truth_indices()
+    inp, truth = out.load("input", idx), out.load("truth", idx)
+    l1 = np.abs(inp / 255.0 - truth / 255.0).reshape(len(idx), -1).mean(1)
+    assert base["metrics"]["gt_l1"]["mean"] == pytest.approx(l1.mean(), abs=1e-6)
+    region = attribute_region(inp, truth)
+    assert base["metrics"]["gt_l1_region"]["mean"] == pytest.approx(np.nanmean(masked_l1(inp, truth, region)))
+    assert base["metrics"]["gt_region_removed"]["mean"] == 0.0
+    for x in runs:
+        s = x["metrics"]["gt_region_removed"]
+        assert s["ci_low"] <= s["mean"] <= s["ci_high"] and s["n"] == x["n_test"] - int((region.sum((1, 2)) == 0).sum())
+    # metrics that compare output with input do not apply to it (LPIPS input-output: no weights here anyway)
+    assert set(base["not_applicable"]) == {"lpips_input"} and "lpips_input" not in base["unavailable"]
+    assert "LPIPS input-output" in base["not_applicable"]["lpips_input"]
+    # the table: its own row after the runs, recipe 'baseline', 'does not apply' where it does not
+    headers, rows = compare.comparison_table(results)
+    assert [row[0] for row in rows] == ["lo-s0", "hi-s0", "hi-s1", BASELINE_NAME]
+    assert rows[3][1] == "baseline" and rows[3][3] == ""
+    col = {h.split(" ↓")[0].split(" ↑")[0]: i for i, h in enumerate(headers)}
+    assert rows[3][col["L1 to ground truth"]].startswith(f"{base['metrics']['gt_l1']['mean']:.4f}")
+    assert "Region error removed (task completion)" in col and "Outside-region L1 to truth (preservation)" in col
+    parsed = list(csv.reader(io.StringIO(compare.to_csv(headers, rows))))
+    assert parsed[4][0] == BASELINE_NAME and parsed[4][col["Region error removed (task completion)"]].startswith("0.0000")
+    tex = compare.to_latex(headers, rows)
+    assert "input unchanged (identity map) & baseline & AtoB &  &" in tex
+    # aggregated over seeds, the baseline row follows the groups
+    headers, rows = compare.comparison_table(results, aggregate=True)
+    assert [row[0] for row in rows][-1] == BASELINE_NAME and len(rows) == 3 and rows[2][2] == ""
+    # the plot: the runs' series leave it out; it is a horizontal reference line
+    (series,) = compare.plot_series(results, "gt_l1")
+    assert series["x"] == [0.0, 1.0]
+    (line,) = compare.baseline_lines(results, "gt_l1")
+    assert line["y"] == base["metrics"]["gt_l1"]["mean"] and line["ci_low"] <= line["y"] <= line["ci_high"]
+    assert compare.baseline_lines(results, "infosim") == []
+    from pairlab.ui.compare_tab import make_plot
+
+    fig = make_plot(results, "gt_l1")
+    assert any(s.y0 == line["y"] for s in fig.layout.shapes if s.type == "line")
+    assert any(BASELINE_NAME in (a.text or "") for a in fig.layout.annotations)
+    # the sibling functions: from results, or for one composition
+    again = identity_baselines(runs, metrics=FAST)
+    assert len(again) == 1 and again[0]["metrics"]["gt_l1"]["mean"] == base["metrics"]["gt_l1"]["mean"]
+    one = evaluate_identity(cmp_ws["comps"][1.0], "AtoB", 32, metrics="gt_l1")
+    assert one["metrics"]["gt_l1"]["mean"] == base["metrics"]["gt_l1"]["mean"]
+    assert len(evaluate_runs([r["hi-s0"]], metrics=FAST, write=False)) == 1  # the baseline is opt-in
+
+
+def test_grid_outlines_the_attribute_region(cmp_ws):
+    r = cmp_ws["runs"]
+    plain = compare.build_grid([r["hi-s0"]], rows=2, seed=None, cell=64)
+    lined = compare.build_grid([r["hi-s0"]], rows=2, seed=None, cell=64, outline=True)
+    assert lined["samples"] == plain["samples"] and lined["outlined"] >= 1
+    a, b = np.asarray(plain["image"]).astype(int), np.asarray(lined["image"])
+    changed = np.any(a != b, axis=-1)
+    assert changed.any() and (b[changed] == compare.OUTLINE_COLOR).all()
+    # a square region's outline is its border, a line inside the region
+    m = np.zeros((8, 8), bool)
+    m[2:6, 2:6] = True
+    o = compare.region_outline(m, 16)
+    assert o.sum() == 4 * 8 - 4 and o[4, 4] and not o[6, 6] and not o[5, 5]
+    assert not compare.region_outline(np.zeros((8, 8), bool), 16).any()
+
+
+def test_metrics_that_do_not_apply_to_the_baseline_say_so_once():
+    from pairlab.eval.evaluate import BASELINE_NAME, baseline_note, format_table
+
+    s = {"mean": 0.5, "ci_low": 0.4, "ci_high": 0.6, "n": 4, "label": "InfoSIM", "lower_is_better": True}
+    runs = [{"name": f"r{k}", "ok": True, "direction": "AtoB", "alpha": 0.5 * k, "recipe": {"kind": "alpha-paired",
+             "alpha": 0.5 * k}, "metrics": {"infosim": s}} for k in range(2)]
+    base = {"name": BASELINE_NAME, "baseline": "identity", "ok": True, "direction": "AtoB", "alpha": None,
+            "metrics": {}, "not_applicable": {"infosim": "x.", "confidence_drop": "y."}}
+    headers, rows = compare.comparison_table(runs + [base])
+    assert rows[-1][0] == BASELINE_NAME and rows[-1][-1] == "does not apply"
+    note = baseline_note(runs + [base])  # only the metrics the runs have, in one sentence
+    assert note.startswith("InfoSIM compares each output with its own input") and note.count(".") == 1
+    assert "Confidence drop" not in note
+    text = format_table(runs + [base])
+    assert text.count("does not apply") == 2 and text.count(note) == 1  # the cell, and the sentence once

@@ -220,3 +220,35 @@ def test_cli_evaluate(lab_ws, capsys):
     assert "There is no run folder" in capsys.readouterr().out
     assert cli.main(["evaluate", str(lab_ws["runs"][0]), "--metrics", "bogus"]) == 2
     assert "Unknown metric bogus" in capsys.readouterr().err
+
+
+def test_evaluate_runs_with_the_input_unchanged_baseline(lab_ws):
+    from pairlab.eval.evaluate import BASELINE_NAME, identity_baselines, split_baselines
+
+    names = "gt_l1,gt_l1_region,gt_l1_outside,gt_region_removed,infosim,task_rate,confidence_drop"
+    results = evaluate_runs(lab_ws["runs"], metrics=names, write=False, baseline=True)
+    runs, (base,) = split_baselines(results)
+    assert [r["name"] for r in runs] == [p.name for p in lab_ws["runs"]]
+    assert base["name"] == BASELINE_NAME and sorted(base["runs"]) == sorted(r["name"] for r in runs)
+    assert base["n_test"] == runs[0]["n_test"] and base["image_size"] == 32
+    m = base["metrics"]
+    assert m["gt_region_removed"]["mean"] == 0.0 and m["gt_l1_region"]["mean"] > m["gt_l1_outside"]["mean"] > 0
+    assert 0.0 <= m["task_rate"]["mean"] <= 0.5  # the classifier on the unchanged inputs: mostly still eyeglasses
+    assert set(base["not_applicable"]) == {"infosim", "confidence_drop"}
+    for r in runs:  # the runs have every one of them, each with its interval
+        for name in names.split(","):
+            s = r["metrics"][name]
+            assert s["ci_low"] <= s["mean"] <= s["ci_high"], (name, s)
+    assert identity_baselines(runs, metrics="gt_l1")[0]["metrics"]["gt_l1"] == m["gt_l1"]
+    table = format_table(results)
+    lines = table.splitlines()
+    row = next(line for line in lines if line.startswith(BASELINE_NAME))
+    assert row.count("does not apply") == 2
+    assert sum("compares each output with its own input" in line or "compare each output with its own input" in line
+               for line in lines) == 1
+    assert "the attribute region of a test image is where" in table and "16/255" in table
+    # over seeds: the baseline row follows the group unchanged
+    groups = aggregate_seeds(results)
+    assert len(groups) == 2 and groups[-1] is base
+    # metrics.json of the runs is untouched by the baseline (write=False here; nothing is written for it)
+    assert all(r.get("baseline") is None for r in runs)

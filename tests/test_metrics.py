@@ -258,3 +258,100 @@ def test_seed_summary_is_mean_of_means_with_a_t_interval():
     assert s["ci_low"] == pytest.approx(2.0 - half) and s["ci_high"] == pytest.approx(2.0 + half)
     one = seed_summary([{"mean": 0.5, "ci_low": 0.4, "ci_high": 0.6, "n": 5}])
     assert (one["ci_low"], one["ci_high"], one["seeds"]) == (0.4, 0.6, 1)
+
+
+# ----- the attribute region: task vs preservation ------------------------------------------------------
+def square_case(size=16):
+    """Truth: flat grey 100. Input: the same with a 4x4 square (rows/cols 6..9) at 200, the 'attribute'."""
+    truth = np.full((size, size, 3), 100, np.uint8)
+    inp = truth.copy()
+    inp[6:10, 6:10] = 200
+    return inp, truth
+
+
+def test_region_is_the_changed_square_dilated():
+    inp, truth = square_case()
+    region = M.attribute_region(inp[None], truth[None])[0]
+    expect = np.zeros((16, 16), bool)
+    expect[6 - M.REGION_DILATE:10 + M.REGION_DILATE, 6 - M.REGION_DILATE:10 + M.REGION_DILATE] = True
+    assert np.array_equal(region, expect) and region.sum() == 64  # the 4x4 square grown by 2: 8x8
+    # the threshold is strict and per channel: 16 is not over 16/255, 17 in one channel is
+    a = np.zeros((1, 5, 5, 3), np.uint8)
+    b = a.copy()
+    b[0, 2, 2, 1] = M.REGION_THRESHOLD
+    assert not M.attribute_region(a, b, radius=0).any()
+    b[0, 2, 2, 1] = M.REGION_THRESHOLD + 1
+    assert M.attribute_region(a, b, radius=0).sum() == 1 and M.attribute_region(a, b, radius=1).sum() == 9
+    assert M.dilate(np.zeros((1, 3, 3), bool), 2).sum() == 0
+
+
+@pytest.mark.parametrize("model", ["truth", "input", "blur", "worse"])
+def test_region_metrics_on_constructed_models(tmp_path, model):
+    inp, truth = square_case()
+    if model == "truth":      # copies the truth: task done, rest kept
+        out, region_l1, outside_l1, removed = truth, 0.0, 0.0, 1.0
+    elif model == "input":    # copies the input: nothing done; 16 of 64 region pixels off by 100/255
+        out, region_l1, outside_l1, removed = inp, 16 * 100 / 255 / 64, 0.0, 0.0
+    elif model == "blur":     # blurs everything to the image's mean colour, round(100 + 16 * 100 / 256) = 106
+        out = np.full_like(inp, int(round(inp.astype(float).mean())))
+        assert out[0, 0, 0] == 106
+        region_l1, outside_l1 = 6 / 255, 6 / 255
+        removed = 1 - (6 / 255) / (16 * 100 / 255 / 64)  # 1 - 6/25 = 0.76: the square went, the face got worse
+    else:                     # paints the square brighter: worse than doing nothing
+        out = inp.copy()
+        out[6:10, 6:10] = 255
+        region_l1, outside_l1, removed = 16 * 155 / 255 / 64, 0.0, 1 - 155 / 100
+    s = make_set(tmp_path, [inp], [out], [truth])
+    assert compute("gt_l1_region", s)[0] == pytest.approx(region_l1, abs=1e-12)
+    assert compute("gt_l1_outside", s)[0] == pytest.approx(outside_l1, abs=1e-12)
+    assert compute("gt_region_removed", s)[0] == pytest.approx(removed, abs=1e-12)
+    # the whole-image L1 mixes the two: (64 * region + 192 * outside) / 256
+    assert compute("gt_l1", s)[0] == pytest.approx((64 * region_l1 + 192 * outside_l1) / 256, abs=1e-7)  # float32
+
+
+def test_empty_regions_are_left_out_and_counted(tmp_path):
+    inp, truth = square_case()
+    same = np.full((16, 16, 3), 90, np.uint8)     # input == truth: no attribute, empty region
+    out_same = same.copy()
+    out_same[0, 0] = 120                           # one pixel of the output off by 30 (outside, since no region)
+    s = make_set(tmp_path, [inp, same, inp], [truth, out_same, inp], [truth, same, None])
+    ctx = EvalContext(s)
+    region = REGISTRY["gt_l1_region"].compute(ctx)
+    outside = REGISTRY["gt_l1_outside"].compute(ctx)
+    removed = REGISTRY["gt_region_removed"].compute(ctx)
+    assert region[0] == 0.0 and np.isnan(region[1]) and np.isnan(region[2])  # empty region; no truth
+    assert removed[0] == 1.0 and np.isnan(removed[1]) and np.isnan(removed[2])
+    assert outside[1] == pytest.approx(30 / 255 / 256) and np.isnan(outside[2])  # empty region: the whole image
+    assert summarize(region)["n"] == 1 and summarize(outside)["n"] == 2
+    note = ctx.notes["gt_l1_region"]
+    assert "1 of 2 test images with a truth have an empty region" in note and "left out" in note
+    assert f"{M.REGION_THRESHOLD}/255" in note and f"dilated by {M.REGION_DILATE} pixels" in note
+    for name in ("gt_l1_region", "gt_l1_outside", "gt_region_removed"):
+        d = REGISTRY[name].description
+        assert f"{M.REGION_THRESHOLD}/255" in d and f"dilated by {M.REGION_DILATE} pixels" in d, d
+        assert ("1 - (region L1" in d) if name == "gt_region_removed" else ("[0, 1] units" in d), d
+
+
+def test_region_metrics_have_intervals_and_the_identity_baseline_scores_zero_removed(tmp_path):
+    from pairlab.eval.evaluate import evaluate_output_set
+
+    rng = np.random.default_rng(0)
+    inputs, truths, outs = [], [], []
+    for k in range(6):
+        inp, truth = square_case()
+        inp = np.clip(inp.astype(int) + rng.integers(-3, 4, inp.shape), 0, 255).astype(np.uint8)
+        out = truth.copy()
+        out[6:10, 6:10] = 100 + 20 * k         # removes more or less of the square per image
+        inputs.append(inp), truths.append(truth), outs.append(out)
+    res = evaluate_output_set(make_set(tmp_path, inputs, outs, truths), "gt_l1_region,gt_region_removed", n_boot=500)
+    for name in ("gt_l1_region", "gt_region_removed"):
+        s = res["metrics"][name]
+        assert s["n"] == 6 and s["ci_low"] < s["mean"] < s["ci_high"], s
+    # the identity map (output = input): nothing removed, whatever the image; input-vs-output metrics do not apply
+    ident = evaluate_output_set(make_set(tmp_path / "id", inputs, inputs, truths),
+                                "gt_l1,gt_region_removed,infosim,lpips_input,confidence_drop", baseline=True)
+    s = ident["metrics"]["gt_region_removed"]
+    assert s["mean"] == 0.0 and s["ci_low"] == 0.0 and s["ci_high"] == 0.0
+    assert set(ident["not_applicable"]) == {"infosim", "lpips_input", "confidence_drop"}
+    assert all(one_sentence(w) for w in ident["not_applicable"].values())
+    assert "infosim" not in ident["unavailable"]

@@ -6,9 +6,14 @@ Plain functions of run folders and ``evaluate_runs`` results; the Compare tab is
 
     described = describe_runs(run_dirs)            # what each run is; one sentence for a run that cannot be read
     grid = build_grid(run_dirs, rows=6, seed=0)    # {"image": PIL, "columns": [...], "samples": [...], "problems"}
-    headers, rows = comparison_table(results)      # per run, or aggregated over seeds
+                                                   # outline=True: the attribute region drawn on each image
+    headers, rows = comparison_table(results)      # per run, or aggregated over seeds; baseline rows after the runs
     to_csv(headers, rows); to_latex(headers, rows)
     plot_series(results, "gt_mse")                 # [{"name", "x": alphas, "y", "err_low", "err_high", "seeds"}]
+    baseline_lines(results, "gt_mse")              # the input-unchanged baseline: [{"name", "y", "ci_low", ...}]
+
+``results`` may hold the input-unchanged (identity map) rows of ``evaluate_runs(..., baseline=True)``: the table
+shows them as their own rows (recipe 'baseline'), the plot as horizontal reference lines.
 """
 from __future__ import annotations
 
@@ -23,7 +28,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from ..errors import UserError
-from .evaluate import _check_comparable, _describe_run, aggregate_seeds, metrics_table
+from .evaluate import _check_comparable, _describe_run, aggregate_seeds, is_baseline, metrics_table
 from .outputs import checkpoint_path, translate_test_set
 
 AUGMENTATION_ORDER = {"none": 0, "natural": 1, "pseudo-unpaired": 2, "pseudo-paired": 3}
@@ -188,9 +193,29 @@ def _wrap(draw, text: str, font, width: int) -> list[str]:
     return lines[:3]
 
 
+OUTLINE_COLOR = (255, 0, 255)
+
+
+def region_outline(mask: np.ndarray, cell: int) -> np.ndarray:
+    """(cell, cell) bool: the boundary of a (H, W) region mask scaled to the cell (nearest), a line about
+    cell / 96 pixels wide (at least 1) just inside the region."""
+    from .metrics import dilate
+
+    m = np.asarray(mask, dtype=bool)
+    if not m.any():
+        return np.zeros((cell, cell), dtype=bool)
+    rows = (np.arange(cell) * m.shape[0] // cell)
+    cols = (np.arange(cell) * m.shape[1] // cell)
+    up = m[rows][:, cols]
+    width = max(1, cell // 96)
+    eroded = ~dilate(~up[None], width)[0]
+    return up & ~eroded
+
+
 def compose_grid(columns: list[str], cells: list[list[np.ndarray | None]], cell: int = 128,
-                 row_labels: list[str] | None = None) -> Image.Image:
-    """One PNG: a header row with the column names, then one row of images per sample (None leaves a grey cell)."""
+                 row_labels: list[str] | None = None, masks: list[np.ndarray | None] | None = None) -> Image.Image:
+    """One PNG: a header row with the column names, then one row of images per sample (None leaves a grey cell).
+    ``masks``: one region mask (H, W) or None per row, outlined in ``OUTLINE_COLOR`` on every image of its row."""
     pad, font = 4, _font(max(10, cell // 10))
     probe = ImageDraw.Draw(Image.new("RGB", (1, 1)))
     wrapped = [_wrap(probe, c, font, cell - 2) for c in columns]
@@ -217,16 +242,21 @@ def compose_grid(columns: list[str], cells: list[list[np.ndarray | None]], cell:
             if arr is None:
                 draw.rectangle([x0, y0, x0 + cell - 1, y0 + cell - 1], fill="#d0d0d0")
                 continue
-            tile = Image.fromarray(np.asarray(arr, dtype=np.uint8)).resize((cell, cell), Image.NEAREST)
-            img.paste(tile, (x0, y0))
+            tile = np.asarray(Image.fromarray(np.asarray(arr, dtype=np.uint8)).resize((cell, cell), Image.NEAREST))
+            if masks is not None and masks[i] is not None:
+                tile = tile.copy()
+                tile[region_outline(masks[i], cell)] = OUTLINE_COLOR
+            img.paste(Image.fromarray(tile), (x0, y0))
     return img
 
 
 def build_grid(run_dirs, rows: int = 6, seed: int | None = 0, page: int = 0, by: str = "alpha",
                direction: str = "AtoB", cell: int = 128, described: list[dict] | None = None,
-               checkpoint="latest", progress=None, device: str = "auto") -> dict:
+               checkpoint="latest", progress=None, device: str = "auto", outline: bool = False) -> dict:
     """Rows are test samples (``rows`` per page; shuffled with ``seed``, or in order when seed is None), columns are
-    the source, each usable run (ordered by alpha or recipe) and the ground truth when known.
+    the source, each usable run (ordered by alpha or recipe) and the ground truth when known. ``outline=True`` draws
+    the attribute region (``metrics.attribute_region`` of the source and its truth) on every image of a row that
+    has a truth; "outlined" says how many rows got one.
 
     Returns {"image": PIL image or None, "columns", "samples", "pages", "page", "problems": {run name: sentence}}.
     Runs that cannot be translated are left out with their sentence; the others still show.
@@ -265,39 +295,60 @@ def build_grid(run_dirs, rows: int = 6, seed: int | None = 0, page: int = 0, by:
     has_truth = any(first.items[index[0][n]].truth is not None for n in chosen)
     src, dst = ("A", "B") if direction == "AtoB" else ("B", "A")
     columns = [f"source ({src})"] + [column_label(d) for d, _ in sets] + ([f"ground truth ({dst})"] if has_truth else [])
-    cells = []
+    cells, masks = [], []
+    from .metrics import attribute_region
+
     for n in chosen:
         i0 = index[0][n]
         row = [first.load("input", [i0])[0]]
         for (d, out), idx in zip(sets, index):
             row.append(out.load("output", [idx[n]])[0])
+        truth = first.load("truth", [i0])[0] if first.items[i0].truth is not None else None
         if has_truth:
-            row.append(first.load("truth", [i0])[0] if first.items[i0].truth is not None else None)
+            row.append(truth)
         cells.append(row)
-    image = compose_grid(columns, cells, cell=cell, row_labels=[Path(n).stem for n in chosen])
+        masks.append(attribute_region(row[0][None], truth[None])[0] if outline and truth is not None else None)
+    image = compose_grid(columns, cells, cell=cell, row_labels=[Path(n).stem for n in chosen],
+                         masks=masks if outline else None)
     return {"image": image, "columns": columns, "samples": chosen, "pages": pages, "page": page,
-            "problems": problems, "runs": [d["name"] for d, _ in sets]}
+            "problems": problems, "runs": [d["name"] for d, _ in sets],
+            "outlined": sum(1 for m in masks if m is not None and m.any())}
 
 
 # ================================================================================ tables and plots
+BASELINE_RECIPE = "baseline"
+
+
+def _rank(r: dict) -> int:
+    """Table order: runs, then the input-unchanged baseline, then rows that failed."""
+    if not r.get("ok", True):
+        return 2
+    return 1 if is_baseline(r) else 0
+
+
 def comparison_table(results: list[dict], by: str = "alpha", aggregate: bool = False,
                      ci: bool = True) -> tuple[list[str], list[list[str]]]:
     """``metrics_table`` rows ordered by alpha / recipe, with a 'recipe' column; aggregate=True: one row per group of
-    runs that differ only by seed (mean over seeds with the t-interval), plus a 'seeds' column."""
-    ordered = sorted(results, key=lambda r: (not r.get("ok", True), order_key(r, by)))
+    runs that differ only by seed (mean over seeds with the t-interval), plus a 'seeds' column. The
+    input-unchanged baseline rows (recipe 'baseline') follow the runs, and the rows of runs that failed come last."""
+    ordered = sorted(results, key=lambda r: (_rank(r), order_key(r, by) if _rank(r) == 0 else ()))
     ordered = [r if r.get("ok", True) else dict(r, error=clean_error(r.get("name", "?"), r.get("error") or ""))
                for r in ordered]
     if aggregate:
-        groups = sorted(aggregate_seeds(ordered), key=lambda g: order_key(g, by))
+        aggregated = aggregate_seeds([r for r in ordered if not is_baseline(r)])
+        groups = sorted(aggregated, key=lambda g: order_key(g, by))
+        base = [r for r in ordered if is_baseline(r) and r.get("ok", True)]
         bad = [r for r in ordered if not r.get("ok", True)]
-        headers, rows = metrics_table(groups + bad, ci=ci)
-        extra = [", ".join(str(s) for s in g["seeds"]) for g in groups] + [""] * len(bad)
-        recipes = [recipe_label(g.get("recipe"), g.get("alpha")) for g in groups] + [""] * len(bad)
+        headers, rows = metrics_table(groups + base + bad, ci=ci)
+        extra = [", ".join(str(s) for s in g["seeds"]) for g in groups] + [""] * (len(base) + len(bad))
+        recipes = ([recipe_label(g.get("recipe"), g.get("alpha")) for g in groups] + [BASELINE_RECIPE] * len(base)
+                   + [""] * len(bad))
         headers = headers[:1] + ["recipe", "seeds"] + headers[1:]
         rows = [r[:1] + [rc, s] + r[1:] for r, rc, s in zip(rows, recipes, extra)]
         return headers, rows
     headers, rows = metrics_table(ordered, ci=ci)
-    recipes = [recipe_label(r.get("recipe"), r.get("alpha")) if r.get("ok", True) else "" for r in ordered]
+    recipes = [BASELINE_RECIPE if is_baseline(r) and r.get("ok", True) else
+               recipe_label(r.get("recipe"), r.get("alpha")) if r.get("ok", True) else "" for r in ordered]
     headers = headers[:1] + ["recipe"] + headers[1:]
     rows = [r[:1] + [rc] + r[1:] for r, rc in zip(rows, recipes)]
     return headers, rows
@@ -357,6 +408,18 @@ def plot_series(results: list[dict], metric: str) -> list[dict]:
         ser["err_high"].append(0.0 if hi is None else max(0.0, hi - s["mean"]))
         ser["seeds"].append(s.get("seeds", 1))
     return list(series.values())
+
+
+def baseline_lines(results: list[dict], metric: str) -> list[dict]:
+    """The input-unchanged baseline of one metric as horizontal reference lines for the plot against alpha:
+    [{"name", "y", "ci_low", "ci_high", "label", "lower_is_better"}], one per baseline row that has the metric."""
+    out = []
+    for r in results:
+        s = (r.get("metrics") or {}).get(metric) if is_baseline(r) and r.get("ok", True) else None
+        if s and s.get("mean") is not None:
+            out.append({"name": r.get("name"), "y": s["mean"], "ci_low": s.get("ci_low"), "ci_high": s.get("ci_high"),
+                        "label": s.get("label", metric), "lower_is_better": s.get("lower_is_better")})
+    return out
 
 
 def plotted_metrics(results: list[dict]) -> list[str]:

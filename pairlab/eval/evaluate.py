@@ -15,6 +15,12 @@ or task from the rest of the comparison) gets ``ok: False`` and its sentence; th
 ``metrics.json`` in the run folder holds, per direction, the checkpoint evaluated and each metric's summary (and the
 unavailable metrics with their reasons); ``metrics_per_image.json`` holds the per-image values behind them.
 Evaluating again with the same checkpoint merges new metrics into the file; a new checkpoint replaces it.
+
+The input-unchanged baseline: ``identity_baselines(results)`` (or ``evaluate_runs(..., baseline=True)``, which
+appends them) scores the identity map (output = input) on the same test images as the evaluated runs, one row per
+distinct test set, named ``BASELINE_NAME`` and marked ``"baseline": "identity"`` (``is_baseline``,
+``split_baselines``). Metrics that compare the output with its input are 0 by construction there and are listed
+in the row's ``"not_applicable"``; ``baseline_note`` says so in one sentence. Nothing is written to disk for it.
 """
 from __future__ import annotations
 
@@ -72,14 +78,23 @@ def _blank(run, direction: str, error: str | None = None) -> dict:
 
 
 def evaluate_output_set(outputs: OutputSet, metrics=None, progress=None, device: str = "auto",
-                        identity: str = "auto", manifest: dict | None = None, n_boot: int = 2000) -> dict:
-    """Compute metrics on one output set: {"metrics", "unavailable", "per_image", "info", "notes"}."""
+                        identity: str = "auto", manifest: dict | None = None, n_boot: int = 2000,
+                        baseline: bool = False) -> dict:
+    """Compute metrics on one output set: {"metrics", "unavailable", "not_applicable", "per_image", "info"}.
+
+    ``baseline=True`` (the identity map's output set): metrics that compare each output with its input are not
+    computed (0 by construction) and listed in "not_applicable" with one sentence."""
     progress = progress or (lambda f, m: None)
     ctx = EvalContext(outputs, manifest=manifest, device=device, progress=lambda f, m: progress(None, m),
                       identity=identity)
     chosen = get_metrics(metrics)
-    result = {"metrics": {}, "unavailable": {}, "per_image": {}, "timings": {}}
+    result = {"metrics": {}, "unavailable": {}, "not_applicable": {}, "per_image": {}, "timings": {}}
     for i, metric in enumerate(chosen):
+        if baseline and metric.input_vs_output:
+            result["not_applicable"][metric.name] = (
+                f"{metric.label} compares each output with its own input, which the identity map returns unchanged "
+                "(0 by construction), so it does not apply to the input-unchanged baseline.")
+            continue
         ok, why = metric.available(ctx)
         if not ok:
             result["unavailable"][metric.name] = why
@@ -123,9 +138,18 @@ def _check_comparable(described: list[dict]) -> dict[str, str]:
 
 
 def evaluate_runs(run_dirs, metrics=None, progress=None, checkpoint="latest", direction="AtoB",
-                  device: str = "auto", identity: str = "auto", write: bool = True) -> list[dict]:
-    """Evaluate runs side by side (see the module doc); one result dict per (run, direction)."""
-    progress = progress or (lambda f, m: None)
+                  device: str = "auto", identity: str = "auto", write: bool = True,
+                  baseline: bool = False) -> list[dict]:
+    """Evaluate runs side by side (see the module doc); one result dict per (run, direction).
+
+    ``baseline=True`` appends the input-unchanged (identity map) rows of ``identity_baselines`` after the runs'
+    rows (each marked ``"baseline": "identity"``; ``split_baselines`` separates them again)."""
+    outer = progress or (lambda f, m: None)
+    if baseline:
+        def progress(f, m):
+            outer(0.9 * f, m)
+    else:
+        progress = outer
     get_metrics(metrics)  # unknown metric names fail before any work
     directions = _directions(direction)
     run_dirs = list(run_dirs)
@@ -167,8 +191,119 @@ def evaluate_runs(run_dirs, metrics=None, progress=None, checkpoint="latest", di
         if write:
             _write_metrics(Path(d["run"]), row, outputs, res["per_image"])
         results.append(row)
-    progress(1.0, "Evaluation done")
+    if baseline:
+        results += identity_baselines(results, metrics, lambda f, m: outer(0.9 + 0.1 * f, m), device, identity)
+    outer(1.0, "Evaluation done")
     return results
+
+
+# ================================================================================ the input-unchanged baseline
+BASELINE_NAME = "input unchanged (identity map)"
+BASELINE = "identity"
+NOT_APPLICABLE = "does not apply"  # the table cell of a metric that does not apply to the baseline
+
+
+def is_baseline(result: dict) -> bool:
+    return result.get("baseline") == BASELINE
+
+
+def split_baselines(results: list[dict]) -> tuple[list[dict], list[dict]]:
+    """(the runs' rows, the baseline rows) of a result list, each in its order."""
+    return [r for r in results if not is_baseline(r)], [r for r in results if is_baseline(r)]
+
+
+def evaluate_identity(composition, direction: str = "AtoB", image_size: int | None = None, metrics=None,
+                      progress=None, device: str = "auto", identity: str = "auto", n_boot: int = 2000) -> dict:
+    """The input-unchanged baseline on one composition's test split: a result dict like a run's, with
+    ``"baseline": "identity"``, ``"name": BASELINE_NAME``, no alpha and a ``"not_applicable"`` entry (one sentence)
+    per metric that compares output with input. Raises UserError with one sentence when the test set is unreadable.
+    """
+    from .outputs import identity_outputs, test_set_key
+
+    t0 = time.time()
+    comp = Path(composition)
+    outputs = identity_outputs(comp, direction, image_size)
+    try:
+        key = test_set_key(outputs)
+    except OSError as exc:
+        raise UserError(f"The test set of composition {comp.name} is unreadable ({type(exc).__name__}).")
+    res = evaluate_output_set(outputs, metrics, progress, device, identity, None, n_boot, baseline=True)
+    return {"run": None, "name": BASELINE_NAME, "baseline": BASELINE, "ok": True, "error": None,
+            "direction": direction, "model": BASELINE, "alpha": None, "recipe": None, "seed": None, "config": None,
+            "composition": comp.name, "composition_path": str(comp), "compositions": [comp.name],
+            "image_size": outputs.image_size, "n_test": len(outputs), "n_truth": outputs.n_truth, "test_set": key,
+            "checkpoint": dict(outputs.checkpoint), "metrics": res["metrics"], "unavailable": res["unavailable"],
+            "not_applicable": res["not_applicable"], "info": res["info"], "timings": res["timings"],
+            "runs": [], "seconds": round(time.time() - t0, 3)}
+
+
+def identity_baselines(results: list[dict], metrics=None, progress=None, device: str = "auto",
+                       identity: str = "auto") -> list[dict]:
+    """The input-unchanged baseline rows for the successfully evaluated runs in ``results`` (``evaluate_runs``
+    dicts): one per distinct test set as evaluated (composition test split, direction, image size; compositions
+    holding the same test images share one row). Each row lists the ``runs`` it serves; with several test sets the
+    name adds their compositions. A test set that cannot be read gives a row with ``ok: False`` and its sentence."""
+    progress = progress or (lambda f, m: None)
+    wanted: dict[tuple, list[dict]] = {}
+    for r in results:
+        if r.get("ok") and not is_baseline(r) and r.get("composition_path"):
+            wanted.setdefault((r["composition_path"], r["direction"], r.get("image_size")), []).append(r)
+    rows: dict[str, dict] = {}
+    failed = []
+    for k, ((comp, dr, size), members) in enumerate(wanted.items()):
+        names = [m["name"] for m in members]
+        report = (lambda f, m, k=k: progress((k + (f or 0.0)) / len(wanted), f"{BASELINE_NAME}: {m}"))
+        try:
+            key = _test_key_for(comp, dr, size)
+            if key in rows:
+                rows[key]["runs"] += names
+                rows[key]["compositions"] = sorted(set(rows[key]["compositions"]) | {Path(comp).name})
+                continue
+            row = evaluate_identity(comp, dr, size, metrics, report, device, identity)
+        except UserError as exc:
+            failed.append(dict(_blank(BASELINE_NAME, dr, str(exc)), baseline=BASELINE, runs=names, run=None,
+                               composition=Path(comp).name))
+            continue
+        row["runs"] = names
+        rows[row["test_set"]] = row
+    out = list(rows.values())
+    if len(out) > 1:
+        for row in out:
+            row["name"] = f"{BASELINE_NAME} · {', '.join(row['compositions'])}"
+            row["name"] += "" if len({r['direction'] for r in out}) == 1 else f" · {row['direction']}"
+    progress(1.0, f"{BASELINE_NAME}: done")
+    return out + failed
+
+
+def _test_key_for(comp, direction: str, size) -> str:
+    from .outputs import identity_outputs, test_set_key
+
+    try:
+        return test_set_key(identity_outputs(comp, direction, size))
+    except OSError as exc:
+        raise UserError(f"The test set of composition {Path(comp).name} is unreadable ({type(exc).__name__}).")
+
+
+def baseline_note(results: list[dict]) -> str:
+    """One sentence naming the metrics that do not apply to the input-unchanged baseline and that some run has
+    ("" when none; with baseline rows only, all of them)."""
+    from .metrics import REGISTRY
+
+    shown = {m for r in results if not is_baseline(r) for m in r.get("metrics", {})}
+    only_baselines = not any(not is_baseline(r) for r in results)
+    names = []
+    for r in results:
+        for m in (r.get("not_applicable") or {}) if is_baseline(r) else ():
+            if m not in names and (only_baselines or m in shown):
+                names.append(m)
+    if not names:
+        return ""
+    shown_labels = {m: s.get("label") for r in results for m, s in r.get("metrics", {}).items() if s.get("label")}
+    labels = [shown_labels.get(m) or (REGISTRY[m].label if m in REGISTRY else m) for m in names]
+    listed = labels[0] if len(labels) == 1 else ", ".join(labels[:-1]) + " and " + labels[-1]
+    verb = "compares" if len(labels) == 1 else "compare"
+    return (f"{listed} {verb} each output with its own input, which the identity map returns unchanged (0 by "
+            f"construction), so {'it does' if len(labels) == 1 else 'they do'} not apply to the {BASELINE_NAME} row.")
 
 
 def _write_metrics(run_dir: Path, row: dict, outputs: OutputSet, per_image: dict) -> None:
@@ -227,10 +362,11 @@ def group_key(result: dict) -> tuple:
 
 def aggregate_seeds(results: list[dict]) -> list[dict]:
     """Groups of successfully evaluated runs that differ only by seed, each metric aggregated over seeds with
-    ``stats.seed_summary`` (mean of the seed means; 95% t-interval of the seed means)."""
+    ``stats.seed_summary`` (mean of the seed means; 95% t-interval of the seed means). Baseline rows follow as
+    they are (the identity map has no seeds)."""
     groups: dict[tuple, list[dict]] = {}
     for r in results:
-        if r.get("ok"):
+        if r.get("ok") and not is_baseline(r):
             groups.setdefault(group_key(r), []).append(r)
     out = []
     for members in groups.values():
@@ -245,7 +381,7 @@ def aggregate_seeds(results: list[dict]) -> list[dict]:
                                         lower_is_better=first["metrics"][m].get("lower_is_better"))
                                 for m in names},
                     "unavailable": dict(first.get("unavailable", {}))})
-    return out
+    return out + [r for r in results if is_baseline(r)]  # baseline rows pass through unchanged
 
 
 def _group_label(r: dict) -> str:
@@ -296,7 +432,7 @@ def metrics_table(results: list[dict], metrics=None, ci: bool = True) -> tuple[l
             continue
         for m in names:
             s = r.get("metrics", {}).get(m)
-            row.append(_cell(s, ci) if s else "n/a")
+            row.append(_cell(s, ci) if s else NOT_APPLICABLE if m in (r.get("not_applicable") or {}) else "n/a")
         rows.append(row)
     return headers, rows
 
@@ -319,6 +455,18 @@ def _cell(s: dict, ci: bool) -> str:
     return text
 
 
+def metric_notes(results: list[dict]) -> list[str]:
+    """Each distinct metric note once ("label, label: note"): encoders used, the attribute region's rule."""
+    notes: dict[str, list[str]] = {}
+    for r in results:
+        for m, s in r.get("metrics", {}).items():
+            if s.get("note"):
+                labels = notes.setdefault(s["note"], [])
+                if s.get("label", m) not in labels:
+                    labels.append(s.get("label", m))
+    return [f"{', '.join(labels)}: {note}" for note, labels in notes.items()]
+
+
 def format_table(results: list[dict], metrics=None, ci: bool = True) -> str:
     """A plain-text table, then the notes: unavailable metrics (why), encoders used, errors."""
     headers, rows = metrics_table(results, metrics, ci)
@@ -332,20 +480,18 @@ def format_table(results: list[dict], metrics=None, ci: bool = True) -> str:
                          else "  ".join(r))
             continue
         lines.append("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip())
-    notes = []
-    for r in results:
-        for m, s in r.get("metrics", {}).items():
-            if s.get("note") and f"{s['label']}: {s['note']}" not in notes:
-                notes.append(f"{s['label']}: {s['note']}")
+    notes = metric_notes(results)
     reasons = []
     for r in results:
         for m, why in r.get("unavailable", {}).items():
             if why not in reasons:
                 reasons.append(why)
     if notes:
-        lines += ["", "encoders:"] + [f"  {n}" for n in notes]
+        lines += ["", "notes:"] + [f"  {n}" for n in notes]
     if reasons:
         lines += ["", "unavailable:"] + [f"  {w}" for w in reasons]
+    if baseline_note(results):
+        lines += ["", "baseline:", f"  {baseline_note(results)}"]
     intervals = {s.get("interval") for r in results for s in r.get("metrics", {}).values() if s.get("interval")}
     if ci:
         lines += ["", "intervals: " + ("; ".join(sorted(intervals)) if intervals else

@@ -6,6 +6,11 @@ returns per-image values that ``pairlab.eval.evaluate`` turns into a mean with a
     gt_l1             lower          truth                      L1 (mean absolute error) to T(x), [0, 1] pixels
     pixel_acc         higher         truth                      share of pixels whose max channel difference to T(x)
                                                                 is below 20 (of 255), paper 002 Sec. 4.2.2
+    gt_l1_region      lower          truth                      L1 to T(x) inside the attribute region (the task:
+                                                                did the attribute go, is what was under it right?)
+    gt_l1_outside     lower          truth                      L1 to T(x) outside the region (preservation)
+    gt_region_removed higher         truth                      share of the region's L1 removed relative to the
+                                                                input unchanged: 1 perfect, 0 nothing done, < 0 worse
     label_pixel_acc   higher         truth, palette             photo -> labels: per-pixel accuracy, labels by the
     label_class_acc   higher         truth, palette             nearest palette colour (000 appendix, 002 Sec. 4.1.2);
     label_iou         higher         truth, palette             per-class accuracy and class IoU from the confusion
@@ -22,7 +27,13 @@ returns per-image values that ``pairlab.eval.evaluate`` turns into a mean with a
 A metric is a ``Metric`` (name, label, direction of goodness, needs, compute, optional reduce). ``compute(ctx)``
 returns one value per test image (NaN where it does not apply, e.g. no truth) or per-image sufficient statistics
 (n, k) with a ``reduce`` that maps their mean to the metric (class IoU). Needs are checked by ``EvalContext.check``;
-``Metric.available(ctx) -> (ok, sentence)``.
+``Metric.available(ctx) -> (ok, sentence)``. ``input_vs_output`` marks metrics that compare each output with its own
+input: they are 0 by construction for the input-unchanged (identity map) baseline, so they do not apply to it.
+
+The attribute region (``attribute_region``): where a test image and its true counterpart differ by more than
+``REGION_THRESHOLD`` (of 255) in some channel, dilated by ``REGION_DILATE`` pixels. SynthFaces renders T(x) from the
+same face with only the attribute toggled, so the region is where the attribute is (plus the compression noise above
+the threshold); real datasets have no such truth.
 """
 from __future__ import annotations
 
@@ -41,6 +52,8 @@ ALEXNET_FILE = "alexnet-owt-7be5be79.pth"
 PALETTE_FILE = "palette.json"
 _LPIPS: dict = {}  # one LPIPS model per (weight file, device), kept between evaluations
 PIXEL_THRESHOLD = 20  # paper 002 Sec. 4.2.2: max channel difference below 20 counts as correct
+REGION_THRESHOLD = 16  # of 255: input and truth differ by more than this in some channel -> attribute pixel
+REGION_DILATE = 2      # pixels: the region grows by a (2r+1) x (2r+1) square (edges, anti-aliasing, shadows)
 
 
 # ================================================================================ the context
@@ -353,6 +366,7 @@ class Metric:
     lower_is_better: bool | None = True   # None: neither (a descriptive number)
     reduce: Callable | None = None        # for per-image sufficient statistics
     description: str = ""
+    input_vs_output: bool = False         # compares output with its input: does not apply to the identity map
 
     def available(self, ctx: EvalContext) -> tuple[bool, str]:
         """(True, "") or (False, one sentence: why not and how to enable it)."""
@@ -422,6 +436,105 @@ register(Metric("pixel_acc", "Pixel accuracy (<20)",
                 lambda ctx: ctx.per_truth(pixel_accuracy(*ctx.truth_pairs()[1:])),
                 frozenset({"truth"}), False,
                 description="share of pixels with max channel difference to T(x) below 20 (paper 002 Sec. 4.2.2)"))
+
+
+# ----- the attribute region: doing the task vs keeping the rest ------------------------------------------
+def dilate(mask: np.ndarray, radius: int) -> np.ndarray:
+    """Binary dilation of (N, H, W) masks by a (2r+1) x (2r+1) square (Chebyshev distance <= r)."""
+    mask = np.asarray(mask, dtype=bool)
+    r = int(radius)
+    if r <= 0 or mask.size == 0:
+        return mask.copy()
+    h, w = mask.shape[-2:]
+    padded = np.pad(mask, [(0, 0)] * (mask.ndim - 2) + [(r, r), (r, r)])
+    out = np.zeros_like(mask)
+    for dy in range(2 * r + 1):
+        for dx in range(2 * r + 1):
+            out |= padded[..., dy:dy + h, dx:dx + w]
+    return out
+
+
+def attribute_region(inputs: np.ndarray, truths: np.ndarray, threshold: int = REGION_THRESHOLD,
+                     radius: int = REGION_DILATE) -> np.ndarray:
+    """(N, H, W) bool: pixels where input and truth (uint8) differ by more than ``threshold`` in some channel,
+    dilated by ``radius`` pixels."""
+    d = np.abs(np.asarray(inputs).astype(np.int16) - np.asarray(truths).astype(np.int16))
+    return dilate(d.max(-1) > threshold, radius)
+
+
+def masked_l1(a: np.ndarray, b: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Per-image mean absolute difference of uint8 images in [0, 1] units over the mask's pixels and all channels
+    (NaN where the mask is empty)."""
+    d = np.abs(a.astype(np.float64) / 255.0 - b.astype(np.float64) / 255.0).mean(-1)  # (N, H, W)
+    m = np.asarray(mask, dtype=bool)
+    count = m.reshape(len(m), -1).sum(1)
+    total = (d * m).reshape(len(d), -1).sum(1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(count > 0, total / np.maximum(count, 1), np.nan)
+
+
+def share_removed(err_model: np.ndarray, err_input: np.ndarray) -> np.ndarray:
+    """Per image 1 - err_model / err_input (NaN where err_input is NaN or 0): 1 = all of the input's error removed,
+    0 = none, < 0 = worse than leaving the input unchanged."""
+    em, ei = np.asarray(err_model, np.float64), np.asarray(err_input, np.float64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(np.isfinite(ei) & (ei > 0), 1.0 - em / np.where(ei > 0, ei, 1.0), np.nan)
+
+
+REGION_RULE = (f"the attribute region of a test image is where it and its true counterpart T(x) differ by more than "
+               f"{REGION_THRESHOLD}/255 in some channel, dilated by {REGION_DILATE} pixels "
+               f"(a {2 * REGION_DILATE + 1}x{2 * REGION_DILATE + 1} square)")
+
+
+def _region(ctx: EvalContext) -> dict:
+    """The truth images' regions and the per-image L1 (inside / outside) of the outputs and of the inputs."""
+    def make():
+        idx, out, truth = ctx.truth_pairs()
+        inp = ctx.images("input", idx)
+        region = attribute_region(inp, truth)
+        n = len(region)
+        area = region.reshape(n, -1).mean(1) if n else np.zeros(0)
+        empty = int((area == 0).sum())
+        full = int((area == 1).sum())
+        note = (f"{REGION_RULE}; it covers {area.mean():.1%} of an image on average" if n else REGION_RULE)
+        if empty:
+            note += f"; {empty} of {n} test images with a truth have an empty region"
+        return {"region": region, "empty": empty, "full": full, "n": n, "note": note,
+                "in_out": masked_l1(out, truth, region), "in_inp": masked_l1(inp, truth, region),
+                "out_out": masked_l1(out, truth, ~region)}
+
+    return ctx.memo("region", make)
+
+
+def _region_values(ctx: EvalContext, name: str, key: str) -> np.ndarray:
+    r = _region(ctx)
+    note = r["note"]
+    if name != "gt_l1_outside" and r["empty"]:
+        note += " (left out here)"
+    if name == "gt_l1_outside" and r["full"]:
+        note += f"; {r['full']} image(s) are all region and are left out here"
+    ctx.notes[name] = note
+    if key == "removed":
+        return ctx.per_truth(share_removed(r["in_out"], r["in_inp"]))
+    return ctx.per_truth(r[key])
+
+
+register(Metric("gt_l1_region", "Region L1 to truth (task)",
+                lambda ctx: _region_values(ctx, "gt_l1_region", "in_out"), frozenset({"truth"}), True,
+                description=("per image, the mean absolute difference to T(x) over the attribute region's pixels and "
+                             "the three channels, in [0, 1] units (did the attribute go, and is what was under it "
+                             f"right?); {REGION_RULE}; images with an empty region are left out and counted")))
+register(Metric("gt_l1_outside", "Outside-region L1 to truth (preservation)",
+                lambda ctx: _region_values(ctx, "gt_l1_outside", "out_out"), frozenset({"truth"}), True,
+                description=("per image, the mean absolute difference to T(x) over the pixels outside the attribute "
+                             "region and the three channels, in [0, 1] units (was the rest of the face kept?); "
+                             f"{REGION_RULE}; an image with an empty region counts whole")))
+register(Metric("gt_region_removed", "Region error removed (task completion)",
+                lambda ctx: _region_values(ctx, "gt_region_removed", "removed"), frozenset({"truth"}), False,
+                description=("per image, 1 - (region L1 of the output to T(x)) / (region L1 of the input to T(x)), "
+                             "averaged over images: the share of the region's error removed relative to leaving the "
+                             "input unchanged (1 = output matches T(x) there, 0 = nothing done, < 0 = worse); "
+                             f"{REGION_RULE}; images with an empty region are left out and counted")))
 
 
 # ----- label maps (photo -> labels) -------------------------------------------------------------------
@@ -495,7 +608,7 @@ def _infosim(ctx: EvalContext) -> np.ndarray:
 
 
 register(Metric("infosim", "InfoSIM", _infosim, frozenset({"identity_encoder"}), True,
-                description="MSE between identity embeddings of input and output (paper 000 Sec. 5)"))
+                description="MSE between identity embeddings of input and output (paper 000 Sec. 5)", input_vs_output=True))
 
 
 # ----- LPIPS ---------------------------------------------------------------------------------------------
@@ -517,7 +630,8 @@ register(Metric("lpips", "LPIPS to ground truth",
                 frozenset({"truth", "lpips_weights"}), True, description="LPIPS (AlexNet, v0.1) between output and T(x)"))
 register(Metric("lpips_input", "LPIPS input-output",
                 lambda ctx: lpips_values(ctx.lpips(), ctx.images("input"), ctx.images("output")),
-                frozenset({"lpips_weights"}), None, description="LPIPS between input and output: how much changed"))
+                frozenset({"lpips_weights"}), None, description="LPIPS between input and output: how much changed",
+                input_vs_output=True))
 
 
 # ----- task completion --------------------------------------------------------------------------------
@@ -544,4 +658,4 @@ register(Metric("task_rate", "Task completion rate",
 register(Metric("confidence_drop", "Confidence drop",
                 lambda ctx: _probs(ctx)[0] - _probs(ctx)[1],
                 frozenset({"attribute_classifier"}), False,
-                description="mean p(source domain | input) - p(source domain | output)"))
+                description="mean p(source domain | input) - p(source domain | output)", input_vs_output=True))

@@ -227,6 +227,45 @@ def _test_signature(items) -> str:
     return h.hexdigest()[:16]
 
 
+IDENTITY_MODEL = "identity"
+
+
+def identity_outputs(comp_root, direction: str = "AtoB", image_size: int | None = None) -> OutputSet:
+    """The identity map's "outputs" on a composition's test split: every output is its input, unchanged.
+
+    The same test images (and truths) a run of that composition is evaluated on, loaded at ``image_size`` (the
+    runs' size; default: the first input's size) exactly as a run's inputs are, so every metric of the registry can
+    score "doing nothing". Nothing is written: ``folder`` is the composition and the checkpoint is named
+    "identity".
+    """
+    if direction not in DIRECTIONS:
+        raise UserError(f"Direction must be AtoB or BtoA, got {direction!r}.")
+    comp_root = Path(comp_root)
+    test = _test_items(comp_root, direction)
+    if image_size is None:
+        from ..data.images import load_rgb
+
+        try:
+            image_size = load_rgb(test[0][1]).size[0]
+        except BadImage as exc:
+            raise UserError(str(exc))
+    items = [OutputItem(name, inp, inp, truth) for name, inp, truth in test]
+    return OutputSet(folder=comp_root, run_dir=comp_root, composition=comp_root, direction=direction,
+                     image_size=int(image_size), checkpoint={"file": None, "sha1": IDENTITY_MODEL, "iteration": None},
+                     items=items, model=IDENTITY_MODEL, reused=True)
+
+
+def test_set_key(outputs: OutputSet) -> str:
+    """A content hash of a test set as evaluated: direction, size, each image's name and the bytes of its input and
+    truth files (two compositions of the same source test images share it)."""
+    h = hashlib.sha1(f"{outputs.direction}|{outputs.image_size}\n".encode())
+    for it in outputs.items:
+        h.update(it.name.encode() + b"|")
+        for path in (it.input, it.truth):
+            h.update(hashlib.sha1(Path(path).read_bytes()).digest() if path is not None else b"-")
+    return h.hexdigest()[:16]
+
+
 def _from_json(folder: Path, meta: dict, comp_root: Path, run_dir: Path, reused: bool) -> OutputSet:
     items = [OutputItem(e["name"], comp_root / e["input"], folder / e["output"],
                         comp_root / e["truth"] if e.get("truth") else None) for e in meta["items"]]

@@ -17,6 +17,8 @@ from .. import workspace
 from ..errors import UserError
 from ..eval import REGISTRY, evaluate_runs
 from ..eval import compare
+from ..eval.evaluate import BASELINE_NAME, baseline_note, is_baseline, metric_notes
+from ..eval.metrics import REGION_RULE
 from ..train.queue import default_queue
 from .common import friendly, progress_adapter, reopen_quietly
 
@@ -60,13 +62,21 @@ def make_plot(results: list[dict], metric: str | None) -> go.Figure:
             x=s["x"], y=s["y"], mode="lines+markers", name=s["name"], line={"color": COLORS[k % len(COLORS)]},
             error_y={"type": "data", "symmetric": False, "array": s["err_high"], "arrayminus": s["err_low"]},
             customdata=s["seeds"], hovertemplate="alpha %{x:.2f}: %{y:.4f} (%{customdata} seed(s))<extra></extra>"))
-    label = series[0]["label"] if series else (REGISTRY[metric].label if metric in REGISTRY else "metric")
-    arrow = "" if not series or series[0]["lower_is_better"] is None else \
-        (" (lower is better)" if series[0]["lower_is_better"] else " (higher is better)")
+    lines = compare.baseline_lines(results, metric) if metric else []
+    for k, b in enumerate(lines):  # the input-unchanged baseline: a dashed reference line, its interval as a band
+        if b["ci_low"] is not None and b["ci_high"] is not None and b["ci_high"] > b["ci_low"]:
+            fig.add_hrect(y0=b["ci_low"], y1=b["ci_high"], fillcolor="#555555", opacity=0.12, line_width=0)
+        fig.add_hline(y=b["y"], line_dash="dash", line_color="#555555",
+                      annotation_text=f"{b['name']}: {b['y']:.4f}", annotation_position="top left" if k % 2 == 0
+                      else "bottom left", annotation_font_color="#444444")
+    first = series[0] if series else (lines[0] if lines else None)
+    label = first["label"] if first else (REGISTRY[metric].label if metric in REGISTRY else "metric")
+    arrow = "" if not first or first["lower_is_better"] is None else \
+        (" (lower is better)" if first["lower_is_better"] else " (higher is better)")
     fig.update_layout(title=f"{label} against alpha{arrow}", xaxis_title="alpha (measured)", yaxis_title=label,
                       height=360, margin={"l": 50, "r": 20, "t": 50, "b": 40}, template="plotly_white",
                       legend={"orientation": "h", "y": -0.2})
-    if not series:
+    if not series and not lines:
         fig.add_annotation(text="Evaluate runs to plot their metrics", showarrow=False, x=0.5, y=0.5,
                            xref="paper", yref="paper")
     return fig
@@ -114,6 +124,8 @@ def build_tab() -> dict:
                     shuffle = gr.Number(value=0, precision=0, label="Shuffle seed (blank: in order)",
                                         elem_id="cmp-shuffle")
                     page = gr.Number(value=0, precision=0, minimum=0, label="Page", elem_id="cmp-page")
+                    outline = gr.Checkbox(label="Outline the attribute region", value=False, elem_id="cmp-outline",
+                                          scale=0, min_width=160)
                     show = gr.Button("Show grid", elem_id="cmp-show", scale=0, min_width=110)
                 grid = gr.Image(label="Grid (rows: test samples; columns: source, runs, ground truth)",
                                 type="pil", interactive=False, elem_id="cmp-grid", format="png",
@@ -140,14 +152,17 @@ def build_tab() -> dict:
                 return gr.update()
             return gr.update(value=compare.sweeps(default_queue().list_runs()).get(label, []))
 
-        def _grid(ids, view_key, by, dr, rows, seed, pg, progress=None):
+        def _grid(ids, view_key, by, dr, rows, seed, pg, outlined=False, progress=None):
             described = compare.describe_runs(run_paths(ids))
             chosen, view_by, note = compare.apply_view(view_key, described)
             by = by if view_key in (None, "", "all") else view_by
             seed = None if seed is None or seed == "" else int(seed)
             g = compare.build_grid(None, rows=int(rows), seed=seed, page=int(pg or 0), by=by, direction=dr,
-                                   described=chosen, progress=progress)
+                                   described=chosen, progress=progress, outline=bool(outlined))
             info = f"Page {g['page'] + 1} of {g['pages']} · columns: {', '.join(g['columns'])}" if g["image"] else ""
+            if g["image"] is not None and outlined:
+                info += (f" · attribute region outlined in magenta on {g['outlined']} of {len(g['samples'])} rows "
+                         f"({REGION_RULE})")
             path = None
             if g["image"] is not None:
                 path = export_dir() / "grid.png"
@@ -155,16 +170,16 @@ def build_tab() -> dict:
             return g, info, note, path
 
         @friendly
-        def do_show(ids, view_key, by, dr, rows, seed, pg, tfiles, progress=gr.Progress()):
+        def do_show(ids, view_key, by, dr, rows, seed, pg, outlined, tfiles, progress=gr.Progress()):
             if not ids:
                 raise UserError("Choose at least one finished run (or a sweep) to compare.")
-            g, info, note, path = _grid(ids, view_key, by, dr, rows, seed, pg, progress_adapter(progress))
+            g, info, note, path = _grid(ids, view_key, by, dr, rows, seed, pg, outlined, progress_adapter(progress))
             gpath = str(path) if path else None
             return (g["image"], info, problems_md(g["problems"], note), list(tfiles or []) + ([gpath] if gpath else []),
                     gpath)
 
         @friendly
-        def do_evaluate(ids, view_key, by, dr, rows, seed, pg, metric_names, agg, progress=gr.Progress()):
+        def do_evaluate(ids, view_key, by, dr, rows, seed, pg, outlined, metric_names, agg, progress=gr.Progress()):
             if not ids:
                 raise UserError("Choose at least one finished run (or a sweep) to compare.")
             if not metric_names:
@@ -175,12 +190,13 @@ def build_tab() -> dict:
                 raise UserError(note or "None of the selected runs fit this view.")
             report = progress_adapter(progress, 0.0, 0.85)
             results = evaluate_runs([d["run"] for d in chosen], metrics=list(metric_names), progress=report,
-                                    direction=dr)
+                                    direction=dr, baseline=True)
             order_by = by if view_key in (None, "", "all") else view_by
             headers, trows = compare.comparison_table(results, by=order_by, aggregate=bool(agg))
             caption = f"{compare.VIEWS.get(view_key or 'all')}: {dr}."
             tpaths = write_table_exports(headers, trows, caption)
-            g, info, _, grid_path = _grid(ids, view_key, by, dr, rows, seed, pg, progress_adapter(progress, 0.85, 0.15))
+            g, info, _, grid_path = _grid(ids, view_key, by, dr, rows, seed, pg, outlined,
+                                          progress_adapter(progress, 0.85, 0.15))
             gpath = str(grid_path) if grid_path else None
             paths = tpaths + ([gpath] if gpath else [])
             problems = dict(g["problems"])
@@ -191,13 +207,19 @@ def build_tab() -> dict:
             unavailable: dict[str, list] = {}
             for r in results:
                 for name, why in r.get("unavailable", {}).items():
-                    unavailable.setdefault(name, [why, 0])[1] += 1
+                    unavailable.setdefault(name, [why, 0])[1] += 0 if is_baseline(r) else 1
             text = problems_md(problems, note)
             if unavailable:
                 text += "\n\n" + "\n".join(f"- {html.escape(why)}" + (f" ({n} runs)" if n > 1 else "")
                                              for why, n in unavailable.values())
-            ok = sum(1 for r in results if r.get("ok"))
-            text = f"Evaluated {ok} of {len(results)} run(s).\n\n" + text
+            extra = [n for n in metric_notes(results)] + ([baseline_note(results)] if baseline_note(results) else [])
+            if extra:
+                text += "\n\n" + "\n".join(f"- {html.escape(n)}" for n in extra)
+            runs_only = [r for r in results if not is_baseline(r)]
+            ok = sum(1 for r in runs_only if r.get("ok"))
+            base = sum(1 for r in results if is_baseline(r) and r.get("ok"))
+            text = (f"Evaluated {ok} of {len(runs_only)} run(s)"
+                    + (f", with the {BASELINE_NAME} baseline" if base else "") + ".\n\n" + text)
             if ok:
                 workspace.remember_view("compare", {"runs": list(ids)})
             avail = compare.plotted_metrics(results)
@@ -218,10 +240,16 @@ def build_tab() -> dict:
             tpaths = write_table_exports(headers, trows, f"{compare.VIEWS.get(view_key or 'all')}: {dr}.")
             return gr.update(value=trows, headers=headers), tpaths + ([gpath] if gpath else []), tpaths
 
-        grid_inputs = [runs, view, order, direction, n_rows, shuffle, page]
+        grid_inputs = [runs, view, order, direction, n_rows, shuffle, page, outline]
         refresh.click(do_refresh, [runs], [runs, sweep])
         sweep.change(do_sweep, [sweep], [runs])
         show.click(do_show, grid_inputs + [table_files], [grid, grid_info, status, files, grid_file])
+        def do_outline(ids, view_key, by, dr, rows, seed, pg, outlined, tfiles, progress=gr.Progress()):
+            if not ids:  # nothing to redraw yet
+                return tuple(gr.update() for _ in range(5))
+            return do_show(ids, view_key, by, dr, rows, seed, pg, outlined, tfiles, progress=progress)
+
+        outline.change(do_outline, grid_inputs + [table_files], [grid, grid_info, status, files, grid_file])
         evaluate.click(do_evaluate, grid_inputs + [metrics, aggregate],
                        [results_state, grid, grid_info, table, plot, plot_metric, files, status, table_files, grid_file])
         plot_metric.change(do_plot, [results_state, plot_metric], [plot])
@@ -232,12 +260,12 @@ def build_tab() -> dict:
             a, b = do_refresh(last_selection())
             return a, b, make_plot([], None)
 
-        def reopen(ids, view_key, by, dr, rows, seed, pg, metric_names, agg, progress=gr.Progress()):
+        def reopen(ids, view_key, by, dr, rows, seed, pg, outlined, metric_names, agg, progress=gr.Progress()):
             """After a page load: show the remembered comparison again (outputs and encoders are cached)."""
             if not ids:
                 return tuple(gr.update() for _ in evaluate_outputs)
             return reopen_quietly(do_evaluate, evaluate_outputs, status, "The last comparison")(
-                ids, view_key, by, dr, rows, seed, pg, metric_names, agg, progress=progress)
+                ids, view_key, by, dr, rows, seed, pg, outlined, metric_names, agg, progress=progress)
 
         evaluate_outputs = [results_state, grid, grid_info, table, plot, plot_metric, files, status, table_files, grid_file]
 
