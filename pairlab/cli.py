@@ -7,6 +7,7 @@ import sys
 import time
 
 from .errors import UserError
+from .models.spec import MODEL_NAMES
 
 
 def _progress_printer(prefix: str):
@@ -259,7 +260,7 @@ def build_parser() -> argparse.ArgumentParser:
                                    "$PAIRLAB_HOME/runs/<id>/. The same command again resumes the run; Ctrl+C stops it "
                                    "after saving a checkpoint.")
     t.add_argument("composition", help="a composition name (under $PAIRLAB_HOME/compositions) or folder")
-    t.add_argument("--model", default="cyclegan", choices=["cyclegan", "pix2pix", "hybrid"], help="model kind (default cyclegan)")
+    t.add_argument("--model", default="cyclegan", choices=list(MODEL_NAMES), help="model kind (default cyclegan)")
     t.add_argument("--preset", default="cpu-demo-64",
                    help="named settings: paper-128, paper-002 (paper 002's hybrid: use with --model hybrid), cpu-demo-64 "
                         "or a saved preset (default cpu-demo-64)")
@@ -280,7 +281,7 @@ def build_parser() -> argparse.ArgumentParser:
     ru = rs.add_parser("submit", help="queue runs (one per composition x seed)",
                        description="Queue one run per composition x seed; they start when a slot is free.")
     ru.add_argument("compositions", nargs="+", help="composition names or folders")
-    ru.add_argument("--model", default="cyclegan", choices=["cyclegan", "pix2pix", "hybrid"], help="model kind (default cyclegan)")
+    ru.add_argument("--model", default="cyclegan", choices=list(MODEL_NAMES), help="model kind (default cyclegan)")
     ru.add_argument("--preset", default="cpu-demo-64", help="named settings (default cpu-demo-64)")
     ru.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a setting (repeatable)")
     ru.add_argument("--seeds", default="0", help="seeds, e.g. 0,1,2 or 0-4 (default 0)")

@@ -32,6 +32,7 @@ import torch
 from .. import __version__, workspace
 from ..data.recipes import Recipe
 from ..errors import UserError
+from ..models.spec import get_spec
 
 REPO = Path(__file__).resolve().parents[2]
 FORMAT = "pairlab-shipped-1"
@@ -123,7 +124,7 @@ def composition_fingerprint(comp: Path) -> str:
 
 # ================================================================================ checkpoints
 def generator_names(model: str) -> tuple[str, ...]:
-    return ("G",) if model == "pix2pix" else ("G_A",)  # the A->B generator only: the demo removes eyeglasses
+    return (get_spec(model).generator("AtoB"),)  # the A->B generator only: the demo removes eyeglasses
 
 
 def export_generator(run_dir: Path, out_file: Path) -> dict:

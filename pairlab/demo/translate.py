@@ -26,6 +26,7 @@ from PIL import Image
 
 from .. import workspace
 from ..errors import UserError
+from ..models.spec import find_spec
 from . import align as align_mod
 
 MAX_CHECKPOINTS = 4
@@ -158,7 +159,7 @@ def directions_of(ref: CheckpointRef) -> tuple[str, ...]:
         return (m["direction"],)
     run_dir = ref.run_dir or (ref.path.parent.parent if ref.path.parent.name == "checkpoints" else None)
     model = m.get("model") or (_read_json(run_dir / "config.json").get("model") if run_dir else None)
-    return ("AtoB",) if model == "pix2pix" else DIRECTIONS
+    return find_spec(model).directions if find_spec(model) else DIRECTIONS  # an unknown kind: both, as before
 
 
 # ============================================================================================ templates

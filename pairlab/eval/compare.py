@@ -28,6 +28,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from ..errors import UserError
+from ..models.spec import find_spec
 from .evaluate import _check_comparable, _describe_run, aggregate_seeds, is_baseline, metrics_table
 from .outputs import checkpoint_path, translate_test_set
 
@@ -147,7 +148,7 @@ def apply_view(view: str, described: list[dict]) -> tuple[list[dict], str, str]:
         keep = [d for d in good if kind(d) == "pseudo"]
         by, what = "recipe", "pseudo-recipe compositions (none / natural / pseudo-unpaired / pseudo-paired)"
     else:
-        keep = [d for d in good if kind(d) == "explicit" or d.get("model") == "pix2pix"
+        keep = [d for d in good if kind(d) == "explicit" or getattr(find_spec(d.get("model")), "needs_pairs", False)
                 or (kind(d) == "pseudo" and (d.get("recipe") or {}).get("augmentation") == "pseudo-paired")]
         by, what = "recipe", "explicit (Pix2Pix) or implicit pseudo-paired runs"
     left = len(good) - len(keep)

@@ -39,6 +39,7 @@ from PIL import Image
 
 from .. import workspace
 from ..errors import UserError
+from ..models.spec import SPECS, find_spec
 
 VERSION = 1
 ENCODERS = {"attribute": "attribute classifier (penultimate layer)", "identity": "identity encoder (embedding)"}
@@ -51,7 +52,7 @@ BATCH = 256
 
 # Figure 9's colours: all data gray, real on orange, real off black, pseudo fuchsia, Pix2Pix red, CycleGAN cyan.
 COLORS = {"all": "#a9a9a9", "real_on": "#ff8c00", "real_off": "#111111", "pseudo": "#ff00ff"}
-MODEL_COLORS = {"pix2pix": "#e41a1c", "cyclegan": "#00bcd4"}
+MODEL_COLORS = {s.name: s.color for s in SPECS.values() if s.color}  # each kind's colour is in its spec
 MORE_COLORS = ["#2ca02c", "#1f3fd6", "#8c564b", "#9467bd", "#bcbd22", "#e377c2", "#555555"]
 PANELS = ("train", "test")
 PANEL_TITLES = {"train": "Space of training data", "test": "Space of test data"}
@@ -542,7 +543,7 @@ def feature_space(request: FeatureRequest, progress=None) -> FeatureSpace:
         color = MODEL_COLORS.get(model) if MODEL_COLORS.get(model) not in used_colors else None
         color = color or next(extra)
         used_colors.add(color)
-        pretty = {"pix2pix": "Pix2Pix", "cyclegan": "CycleGAN", "hybrid": "hybrid"}.get(model, model or "run")
+        pretty = find_spec(model).short_label if find_spec(model) else (model or "run")
         info = [f"{pretty} output of {request.direction[0]}-image {n} (run {name}, iteration "
                 f"{outs.checkpoint.get('iteration')})" for n in names]
         groups.append(Group(f"run:{name}", f"{pretty} outputs ({name})", "test", color, names, info, got["features"],

@@ -29,6 +29,7 @@ from PIL import Image
 
 from .. import workspace
 from ..errors import BadImage, UserError
+from ..models.spec import get_spec
 
 DIRECTIONS = ("AtoB", "BtoA")
 FORMAT = "pairlab-outputs-1"
@@ -287,7 +288,7 @@ def _read_cache(folder: Path) -> dict | None:
 
 
 def _batch_size(size: int, model: str, device) -> int:
-    if model == "pix2pix":  # batch statistics at inference: one image at a time, as the reference test does
+    if get_spec(model).batch_stats_inference:  # pix2pix: one image at a time, as the reference test does
         return 1
     base = 64 if getattr(device, "type", "cpu") == "cuda" else 16
     return max(1, int(base * (64 / max(size, 1)) ** 2))

@@ -23,6 +23,9 @@ from .losses import ImagePool, linear_decay
 
 
 class BaseModel:
+    #: The kind's torch-free description (``pairlab.models.spec``); name, data_mode, defaults and directions
+    #: below are read from it by each kind.
+    spec = None
     name = "base"
     #: How the training data pairs A and B: "unaligned" (CycleGAN), "aligned" (pix2pix) or "hybrid".
     data_mode = "unaligned"

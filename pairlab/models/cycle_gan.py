@@ -12,6 +12,7 @@ import torch.nn.functional as F
 from .base import BaseModel
 from .losses import GANLoss, ImagePool, masked_l1, relativistic_d_loss, relativistic_g_loss
 from .networks import NLayerDiscriminator, ResnetGenerator, init_weights
+from .spec import CYCLEGAN
 
 
 class CycleGANModel(BaseModel):
@@ -33,10 +34,11 @@ class CycleGANModel(BaseModel):
     CycleGAN leaves it at "none".
     """
 
-    name = "cyclegan"
-    data_mode = "unaligned"
-    defaults = {"lambda_identity": 0.5, "lambda_l1": 0.0, "pool_size": 50}
-    directions = ("AtoB", "BtoA")
+    spec = CYCLEGAN
+    name = spec.name
+    data_mode = spec.data_mode
+    defaults = spec.defaults  # the model kind's defaults live in its spec (pairlab.models.spec)
+    directions = spec.directions
 
     def __init__(self, cfg, device):
         super().__init__(cfg, device)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from .cycle_gan import CycleGANModel
 from .losses import masked_l1
+from .spec import HYBRID
 
 
 class HybridModel(CycleGANModel):
@@ -28,9 +29,11 @@ class HybridModel(CycleGANModel):
     The preset ``paper-002`` also sets ``relativistic="rsgan"`` and the weights (1, 10, 10, 150).
     """
 
-    name = "hybrid"
-    data_mode = "hybrid"
-    defaults = {"lambda_identity": 1.0, "lambda_l1": 150.0, "pool_size": 50}
+    spec = HYBRID
+    name = spec.name
+    data_mode = spec.data_mode
+    defaults = spec.defaults  # the model kind's defaults live in its spec (pairlab.models.spec)
+    directions = spec.directions
 
     def extra_g_losses(self, batch, fake_A, fake_B):
         cfg = self.cfg

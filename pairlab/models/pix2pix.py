@@ -11,6 +11,7 @@ import torch.nn.functional as F
 from .base import BaseModel
 from .losses import GANLoss
 from .networks import NLayerDiscriminator, UnetGenerator, init_weights, unet_num_downs
+from .spec import PIX2PIX
 
 
 class Pix2PixModel(BaseModel):
@@ -21,10 +22,11 @@ class Pix2PixModel(BaseModel):
     Discriminator loss = (GAN(D(a, b), real) + GAN(D(a, G(a)), fake)) / 2.
     """
 
-    name = "pix2pix"
-    data_mode = "aligned"
-    defaults = {"lambda_identity": 0.0, "lambda_l1": 100.0, "pool_size": 0}
-    directions = ("AtoB",)
+    spec = PIX2PIX
+    name = spec.name
+    data_mode = spec.data_mode
+    defaults = spec.defaults  # the model kind's defaults live in its spec (pairlab.models.spec)
+    directions = spec.directions
 
     def __init__(self, cfg, device):
         super().__init__(cfg, device)

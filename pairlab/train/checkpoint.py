@@ -151,8 +151,8 @@ def prune(folder, keep_last: int, keep_every: int) -> None:
 
 
 def generator_of(model, direction: str) -> str:
-    """The name of the network that translates ``direction`` (pix2pix: G; CycleGAN and hybrid: G_A / G_B)."""
-    return "G" if "G" in model.nets else ("G_A" if direction == "AtoB" else "G_B")
+    """The network that translates ``direction``, from the kind's spec (pix2pix: G; CycleGAN and hybrid: G_A / G_B)."""
+    return model.spec.generator(direction)
 
 
 def load_model(path, device: str = "auto"):

@@ -1,6 +1,6 @@
 """Training configuration: one frozen dataclass, JSON in and out, overrides with type checking, named presets.
 
-Fields left as None take the model kind's default (``MODELS[model].defaults``) in ``resolved()``; the run
+Fields left as None take the model kind's default (``get_spec(model).defaults``) in ``resolved()``; the run
 folder always stores the resolved config, so a run can be reproduced from its config.json alone.
 
 Renamed settings (``RENAMED``) are still read under their old names, from an older config.json, a saved preset,
@@ -18,10 +18,10 @@ from dataclasses import InitVar, dataclass, fields
 from pathlib import Path
 
 from ..errors import UserError
+# MODEL_DEPENDENT: the fields whose default depends on the model kind; they return to None (the kind's default)
+# when the model changes. Both come from the model specs (torch-free).
+from ..models.spec import MODEL_DEPENDENT, MODEL_NAMES, get_spec  # noqa: F401 (MODEL_NAMES is re-exported)
 
-MODEL_NAMES = ("cyclegan", "pix2pix", "hybrid")
-# Fields whose default depends on the model kind; they return to None (the kind's default) when the model changes.
-MODEL_DEPENDENT = ("lambda_identity", "lambda_l1", "pool_size")
 RELATIVISTIC = ("none", "rsgan", "ragan", "ralsgan")
 #: Old setting name -> new name, same meaning (read from older configs, presets, checkpoints and overrides).
 RENAMED = {"balance_copies": "paired_repeats"}
@@ -85,14 +85,13 @@ class TrainConfig:
             if not cond:
                 raise UserError(sentence)
 
-        need(self.model in MODEL_NAMES, f"Unknown model {self.model!r}; choose one of {', '.join(MODEL_NAMES)}.")
+        spec = get_spec(self.model)  # an unknown kind is a one-sentence UserError
         need(self.relativistic in RELATIVISTIC,
              f"relativistic must be one of {', '.join(RELATIVISTIC)}, got {self.relativistic!r}.")
         need(self.image_size >= 16 and self.image_size % 4 == 0,
              f"image_size must be a multiple of 4 and at least 16, got {self.image_size}.")
-        if self.model == "pix2pix":
-            need(self.image_size >= 32 and self.image_size & (self.image_size - 1) == 0,
-                 f"pix2pix needs a power-of-two image_size of at least 32 (U-Net), got {self.image_size}.")
+        problem = spec.check_config(self)  # the kind's own rules (pix2pix: the U-Net's power-of-two size)
+        need(problem is None, problem)
         need(self.load_size == 0 or self.load_size >= self.image_size,
              f"load_size ({self.load_size}) must be 0 or at least image_size ({self.image_size}); set load_size too.")
         for name in ("ngf", "ndf", "batch_size", "save_every", "sample_every", "log_every"):
@@ -113,9 +112,7 @@ class TrainConfig:
     # ----- model defaults ------------------------------------------------------------------------
     def resolved(self) -> "TrainConfig":
         """A copy with every None replaced by the model kind's default."""
-        from ..models import MODELS  # lazy: the config is readable without building networks
-
-        defaults = MODELS[self.model].defaults
+        defaults = get_spec(self.model).defaults  # torch-free: the config is readable without building networks
         changes = {f.name: defaults[f.name] for f in fields(self) if getattr(self, f.name) is None}
         return dataclasses.replace(self, **changes)
 

@@ -328,6 +328,7 @@ class Queue:
     def _prepare(self, composition, model: str, preset: str, overrides=None, seed: int | None = None,
                  name: str | None = None) -> dict:
         """Validate everything and return the job (nothing is written); bad input is a one-sentence UserError."""
+        from ..models.spec import get_spec
         from .config import MODEL_NAMES, load_preset
         from .data import Composition
         from .device import pick_device
@@ -345,7 +346,7 @@ class Queue:
         pick_device(cfg.device)  # an unavailable device is refused now, not in the worker
         comp = Composition.open(comp_path)
         n_paired = sum(p is not None for p in comp.pairs["trainA"])
-        if model == "pix2pix" and not n_paired:
+        if get_spec(model).needs_pairs and not n_paired:
             raise UserError(f"pix2pix needs explicit pairs, but composition {comp_path.name} has none; "
                             f"choose cyclegan or hybrid, or build an 'explicit' composition.")
         if cfg.init_from:

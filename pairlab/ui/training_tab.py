@@ -15,6 +15,7 @@ import plotly.graph_objects as go
 from .. import workspace
 from ..data import compose as compose_mod
 from ..errors import UserError
+from ..models.spec import get_spec
 from ..train.config import MODEL_NAMES, PRESETS, TrainConfig, load_preset
 from ..train.queue import default_queue, format_eta
 from .common import friendly
@@ -42,9 +43,9 @@ def preset_summary(preset: str, model: str) -> str:
     except UserError as exc:
         return str(exc)
     length = f"{cfg.max_iters} iterations" if cfg.max_iters else f"{cfg.n_epochs} + {cfg.n_epochs_decay} epochs"
-    net = f"ResNet G with {cfg.n_blocks} blocks" if cfg.model != "pix2pix" else "U-Net G"
+    net = get_spec(cfg.model).describe_networks(cfg)
     extra = f", relativistic D {cfg.relativistic}" if cfg.relativistic != "none" else ""
-    if cfg.model == "hybrid":
+    if get_spec(cfg.model).paired_repeats_apply:
         extra += (f", paired_repeats {cfg.paired_repeats} (each paired sample {cfg.paired_repeats}x per epoch)"
                   if cfg.paired_repeats else ", paired_repeats 0 (paired samples repeated to match the unpaired count)")
     meant = (f" This preset is written for {base.model}: choose that model to train it as intended."
