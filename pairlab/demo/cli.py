@@ -24,6 +24,10 @@ def cmd_demo(args) -> int:
             metrics = ", ".join(f"{k} {v['mean']:.3f}" for k, v in (m.get("metrics") or {}).items() if v.get("mean") is not None)
             print(f"{s.name:20s} {m.get('model', ''):9s} {m.get('image_size')}px  {s.path.stat().st_size / 1e6:5.1f} MB  "
                   f"iter {m.get('iteration')}  {metrics}")
+            base = (m.get("baseline") or {}).get("metrics") or {}
+            if base:
+                print(f"{'':20s} input unchanged on the same test images: "
+                      + ", ".join(f"{k} {v['mean']:.3f}" for k, v in base.items() if v.get("mean") is not None))
     return 0
 
 

@@ -417,15 +417,28 @@ def build(out_root: Path | None = None, specs=SPECS, max_iters: int | None = Non
         if run.exists():
             shutil.rmtree(run)
         runs.append(install_run(s, workspace.sub("compositions") / s.manifest["composition"]["name"]))
-    results = evaluate_runs(runs, progress=lambda f, m: None)
+    from ..eval.evaluate import split_baselines
+
+    results, baselines = split_baselines(evaluate_runs(runs, progress=lambda f, m: None, baseline=True))
+
+    def summary(metrics: dict) -> dict:
+        return {k: {kk: v[kk] for kk in ("mean", "ci_low", "ci_high", "n", "label") if kk in v}
+                for k, v in (metrics or {}).items()}
+
     for s, r in zip(shipped, results):
         m = dict(s.manifest)
-        m["metrics"] = {k: {kk: v[kk] for kk in ("mean", "ci_low", "ci_high", "n", "label") if kk in v}
-                        for k, v in (r.get("metrics") or {}).items()}
+        m["metrics"] = summary(r.get("metrics"))
         m["metrics_unavailable"] = r.get("unavailable") or {}
         m["n_test"] = r.get("n_test")
+        # the input-unchanged (identity map) baseline on the same test images: does the model beat doing nothing?
+        base = next((b for b in baselines if r.get("name") in (b.get("runs") or [])), None)
+        if base is not None and base.get("ok", True):
+            m["baseline"] = {"name": "input unchanged (identity map)", "metrics": summary(base.get("metrics")),
+                             "not_applicable": sorted(base.get("not_applicable") or {})}
         workspace.write_json_atomic(s.folder / "manifest.json", m)
         echo(f"{s.name}: " + ", ".join(f"{k} {v['mean']:.4f}" for k, v in m["metrics"].items()))
+        if "baseline" in m:
+            echo("  input unchanged: " + ", ".join(f"{k} {v['mean']:.4f}" for k, v in m["baseline"]["metrics"].items()))
     # The encoders the evaluation trained (or found) for the default source travel with the checkpoints.
     enc_dir = out_root / "encoders"
     enc_dir.mkdir(exist_ok=True)
