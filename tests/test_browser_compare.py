@@ -69,6 +69,7 @@ def test_compare_tab_evaluate_grid_table_plot_csv(tmp_path, monkeypatch):
         table = page.locator("#cmp-table").inner_text()
         assert "a0-s0" in table and "a1-s1" in table and "MSE to ground truth" in table
         assert "no checkpoints" in table
+        assert "input unchanged (identity map)" in table  # the baseline row, on the same test images
         page.locator("#cmp-plot .js-plotly-plot .scatterlayer .trace").first.wait_for()
         assert "against alpha" in page.locator("#cmp-plot").inner_text()
         screenshot(page, "compare-evaluated")
@@ -80,6 +81,7 @@ def test_compare_tab_evaluate_grid_table_plot_csv(tmp_path, monkeypatch):
         text = open(dl.value.path()).read()
         rows = list(csv.reader(io.StringIO(text)))
         assert rows[0][:4] == ["run", "recipe", "dir", "alpha"] and [r[0] for r in rows[1:4]] == ["a0-s0", "a1-s0", "a1-s1"]
+        assert rows[4][:2] == ["input unchanged (identity map)", "baseline"]
         assert page.locator("#cmp-files a[download='comparison.tex']").count() == 1
         assert page.locator("#cmp-files a[download='grid.png']").count() == 1
 
@@ -98,3 +100,8 @@ def test_compare_tab_evaluate_grid_table_plot_csv(tmp_path, monkeypatch):
         assert rows[0][:3] == ["run", "recipe", "seeds"] and rows[2][2] == "0, 1"
         assert page.locator("#cmp-files a[download='grid.png']").count() == 1
         screenshot(page, "compare-aggregated-page2")
+
+        # the attribute region outlined on the grid
+        page.locator("#cmp-outline input").click()
+        page.locator("#cmp-grid-info").get_by_text("attribute region outlined").wait_for(timeout=30_000)
+        screenshot(page, "compare-outlined")

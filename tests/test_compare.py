@@ -228,3 +228,17 @@ def test_metrics_that_do_not_apply_to_the_baseline_say_so_once():
     assert "Confidence drop" not in note
     text = format_table(runs + [base])
     assert text.count("does not apply") == 2 and text.count(note) == 1  # the cell, and the sentence once
+
+
+def test_baseline_rows_per_direction_and_per_test_set(cmp_ws, tmp_path):
+    from pairlab.eval.evaluate import BASELINE_NAME, identity_baselines
+
+    r = cmp_ws["runs"]
+    results = evaluate_runs([r["hi-s0"], r["lo-s0"]], metrics="gt_l1", direction="both", write=False)
+    rows = identity_baselines(results, metrics="gt_l1")
+    assert [x["name"] for x in rows] == [f"{BASELINE_NAME} · AtoB", f"{BASELINE_NAME} · BtoA"]
+    assert [x["direction"] for x in rows] == ["AtoB", "BtoA"]
+    # a run whose composition holds other test images gets its own baseline row, named by composition
+    other = dict(results[0], composition_path=str(cmp_ws["comps"][0.0]), name="fake", image_size=16)
+    rows = identity_baselines([results[0], other], metrics="gt_l1")
+    assert len(rows) == 2 and rows[0]["name"] == f"{BASELINE_NAME} · cmp-a1" and rows[1]["image_size"] == 16

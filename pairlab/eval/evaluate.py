@@ -267,10 +267,12 @@ def identity_baselines(results: list[dict], metrics=None, progress=None, device:
         row["runs"] = names
         rows[row["test_set"]] = row
     out = list(rows.values())
-    if len(out) > 1:
-        for row in out:
-            row["name"] = f"{BASELINE_NAME} · {', '.join(row['compositions'])}"
-            row["name"] += "" if len({r['direction'] for r in out}) == 1 else f" · {row['direction']}"
+    per_direction = Counter(r["direction"] for r in out)
+    for row in out:
+        if per_direction[row["direction"]] > 1:  # several test sets: say whose
+            row["name"] += f" · {', '.join(row['compositions'])}"
+        if len(per_direction) > 1:
+            row["name"] += f" · {row['direction']}"
     progress(1.0, f"{BASELINE_NAME}: done")
     return out + failed
 

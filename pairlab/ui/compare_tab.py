@@ -1,5 +1,8 @@
 """Compare tab: pick finished runs (or a whole sweep), see an image grid of their test translations side by side,
 evaluate them (metrics cached per checkpoint), read the metric table and plots against alpha, export CSV / LaTeX / PNG.
+Every evaluation adds the input-unchanged (identity map) baseline on the same test images: its own table row (and
+export row) and a dashed reference line on the plot, so a reader sees whether a model beats doing nothing. The grid
+can outline the attribute region (where the source and its truth differ) on every image.
 
 Thin: ``pairlab.eval.compare`` does the work (grid, ordering, views, table, plot data, exports) and
 ``pairlab.eval.evaluate_runs`` the evaluation; a run that cannot be used gets one sentence, the rest still shows.
