@@ -74,9 +74,9 @@ def run(what: str, args) -> int:
 
         result = bench_eval()
     elif what == "votes":
-        from .study.bench import bench_votes
+        from .study.bench import bench_votes_models
 
-        result = bench_votes(quiet=True)
+        result = bench_votes_models(quiet=True)
     else:  # argparse restricts the choices
         raise ValueError(what)
     _print_tree(result)

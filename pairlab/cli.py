@@ -60,6 +60,9 @@ def cmd_compose(args) -> int:
     m = load_manifest(path)
     c = m["counts"]
     print(f"Built {path}")
+    note = lab.name_note(args.name, path.name)
+    if note:
+        print("note: " + note)
     print(f"  trainA {c['trainA']}  trainB {c['trainB']}  testA {c['testA']}  testB {c['testB']}  "
           f"paired {c['paired']}  measured alpha {m['alpha']:.4f}")
     for line in lab.skip_report(path):
@@ -341,7 +344,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="data: SynthFaces rendering and pseudo-eyeglasses throughput at 128x128; "
                         "train: seconds per training iteration, GFLOP/s and memory (cpu-demo-64, vanilla CycleGAN at 64 and 128); "
                         "eval: seconds to evaluate 500 test images at 64 and 128, cold and cached; "
-                        "votes: 50 concurrent participants x 40 votes through the study's HTTP interface; "
+                        "votes: 50 concurrent participants x 40 votes through the study's HTTP interface, with think time "
+                        "between votes (log-normal, median 2 s) and as a closed-loop saturation test; "
                         "infer: per-image latency (median, p95) of the demo's generators and MTCNN alignment; "
                         "features: the feature-space figure for --points source points (build, JSON, HTML, PNG) and "
                         "simple-CNN feature throughput")

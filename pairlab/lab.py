@@ -110,3 +110,14 @@ def skip_report(path: Path, limit: int = 5) -> list[str]:
     else:
         lines.append(f"  (listed in {listing})")
     return lines
+
+
+def name_note(typed, built: str, default: str | None = None) -> str:
+    """One sentence when the composition's name is not what was typed (cleaned up) or the default was taken."""
+    typed = (typed or "").strip()
+    if typed and built != typed:
+        return (f"The name '{typed}' was changed to '{built}' (names use letters, digits, '-', '_' and '.', and do "
+                f"not start with '.' or '-').")
+    if not typed and default and built != default:
+        return f"A composition named '{default}' exists already, so this one is '{built}'."
+    return ""

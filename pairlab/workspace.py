@@ -49,9 +49,15 @@ def allowed_roots() -> list[Path]:
 
 def check_allowed(path: str | os.PathLike) -> Path:
     """Resolve a user-typed path and refuse it unless it lies under an allowed root."""
-    if not str(path).strip():
+    text = str(path)
+    if not text.strip():
         raise UserError("Please give a folder path.")
-    resolved = Path(path).expanduser().resolve()
+    if "\x00" in text or len(text) > 4096:
+        raise UserError("That is not a usable path (it holds a NUL character or is over 4096 characters long).")
+    try:
+        resolved = Path(text.strip()).expanduser().resolve()
+    except (OSError, RuntimeError, ValueError) as exc:  # a link loop, an unknown ~user, ...
+        raise UserError(f"The path {text.strip()!r} cannot be resolved ({type(exc).__name__}).")
     for root in allowed_roots():
         if resolved == root or root in resolved.parents:
             return resolved

@@ -241,7 +241,7 @@ def test_outside_path_and_bad_seeds_are_refused(comps, queues, tmp_path):
         q.submit("/etc", "cyclegan", "cpu-demo-64", TINY)
     with pytest.raises(UserError, match="Seeds"):
         q.sweep([comps["paired"]], "cyclegan", "cpu-demo-64", "0,x", TINY)
-    assert parse_seeds("0-2, 5") == [0, 1, 2, 5] and parse_seeds("") == [0]
+    assert parse_seeds("0-2, 5") == [0, 1, 2, 5] and parse_seeds(None) == [0]
     assert parse_overrides("lr=1e-4, init_from=a,b.pt\nngf=8") == ["lr=1e-4", "init_from=a,b.pt", "ngf=8"]
     with pytest.raises(UserError, match="no run named"):
         q.stop("nope")

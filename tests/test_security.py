@@ -14,6 +14,7 @@ import socket
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import quote
 
@@ -48,11 +49,16 @@ def raw_get(port: int, target: str, method: str = "GET", body: bytes | None = No
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory):
     """A lab on loopback with a frozen study that has a participant and a vote; yields ports, paths, secrets."""
+    with lab_server(tmp_path_factory.mktemp("security")) as info:
+        yield info
+
+
+@contextmanager
+def lab_server(tmp: Path):
     from pairlab.study import plan as plan_mod
     from pairlab.study.store import VoteStore
     from test_study import make_inputs, small_design
 
-    tmp = tmp_path_factory.mktemp("security")
     ws = tmp / "workspace"
     studies = ws / "studies"
     studies.mkdir(parents=True)

@@ -66,7 +66,12 @@ def open_checked(path: str | os.PathLike) -> Image.Image:
         raise BadImage(path, "empty file")
     if size > MAX_FILE_BYTES:
         raise BadImage(path, "file too large", f"{size // (1024 * 1024)} MB")
-    data = path.read_bytes()
+    if not path.is_file():
+        raise BadImage(path, "not a file")
+    try:
+        data = path.read_bytes()
+    except OSError as exc:  # permission denied, a device, an I/O error
+        raise BadImage(path, "unreadable file", exc.strerror or type(exc).__name__)
     return decode_bytes(data, path)
 
 

@@ -5,6 +5,15 @@ participant server (uvicorn, its own process) on 127.0.0.1 on a free port, and d
 participants through the HTTP interface -- join, then ``votes`` votes each, every one acknowledged before the
 next -- each on its own keep-alive connection. Prints the votes stored (counted in SQLite afterwards) and the
 p50 / p95 / max submission latency as seen by the clients. Target on the 2-core machine: all stored, p95 < 100 ms.
+
+Two load models (``bench_votes_models`` runs both, as ``python -m pairlab bench votes`` does):
+
+- **participants thinking** (the realistic one): each participant looks at a trial for a think time drawn from a
+  log-normal distribution (median ``think_median_s`` = 2 s, sigma 0.5, clipped to 0.5-15 s) before answering, and
+  participants arrive spread over the first think time, so 50 of them offer about 22 votes/s.
+- **saturation (closed loop)**: no think time -- every participant sends its next vote the moment the previous
+  one is acknowledged, so the server is never idle; this measures the most the server takes on this machine, not
+  what participants see.
 """
 from __future__ import annotations
 
@@ -43,23 +52,42 @@ def _make_study(root: Path, votes: int) -> str:
 
 
 def _request(conn: http.client.HTTPConnection, method: str, path: str, body: dict | None = None) -> tuple[int, dict]:
+    """One request; when the server has closed an idle keep-alive connection (a participant who thought longer
+    than its keep-alive timeout) it reconnects and sends again, as a browser does (a repeated vote is harmless)."""
     data = json.dumps(body).encode() if body is not None else None
-    conn.request(method, path, body=data, headers={"Content-Type": "application/json"} if data else {})
-    resp = conn.getresponse()
-    return resp.status, json.loads(resp.read() or b"null")
+    for attempt in (0, 1):
+        try:
+            conn.request(method, path, body=data, headers={"Content-Type": "application/json"} if data else {})
+            resp = conn.getresponse()
+            return resp.status, json.loads(resp.read() or b"null")
+        except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
+            conn.close()
+            if attempt:
+                raise
+    raise AssertionError("unreachable")
 
 
-def _participant(port: int, sid: str, votes: int, barrier: threading.Barrier, latencies: list, errors: list) -> None:
+def think_time(rng: np.random.Generator, median_s: float) -> float:
+    """Seconds a participant looks at a trial before answering: log-normal (sigma 0.5) around the median."""
+    return float(np.clip(rng.lognormal(np.log(median_s), 0.5), 0.25 * median_s, 7.5 * median_s))
+
+
+def _participant(port: int, sid: str, votes: int, barrier: threading.Barrier, latencies: list, errors: list,
+                 think_median_s: float = 0.0) -> None:
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
     rng = np.random.default_rng(threading.get_ident() % 2**32)
     try:
         barrier.wait()
+        if think_median_s > 0:  # arrivals spread over the first think time, not all at once
+            time.sleep(float(rng.uniform(0, think_median_s)))
         status, data = _request(conn, "POST", f"/study/{sid}/api/join", {"consent": True})
         if status != 200:
             errors.append(f"join {status}: {data}")
             return
         token, state = data["token"], data["state"]
         for _ in range(votes):
+            if think_median_s > 0:
+                time.sleep(think_time(rng, think_median_s))
             choice = ("left", "right", "both", "neither")[int(rng.integers(0, 4))]
             body = {"p": token, "handle": state["trial"]["handle"], "choice": choice, "client_ms": 500}
             t0 = time.perf_counter()
@@ -80,8 +108,11 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def bench_votes(participants: int = 50, votes: int = 40, root=None, quiet: bool = False) -> dict:
-    """Drive ``participants`` concurrent participants x ``votes`` votes through HTTP; return and print figures."""
+def bench_votes(participants: int = 50, votes: int = 40, root=None, quiet: bool = False,
+                think_median_s: float = 0.0) -> dict:
+    """Drive ``participants`` concurrent participants x ``votes`` votes through HTTP; return and print figures.
+
+    ``think_median_s`` = 0 is the closed loop (saturation); > 0 models participants who think between votes."""
     from .store import VoteStore
 
     with tempfile.TemporaryDirectory(prefix="pairlab-bench-votes-") as tmp:
@@ -107,7 +138,8 @@ def bench_votes(participants: int = 50, votes: int = 40, root=None, quiet: bool 
             latencies: list[float] = []
             errors: list[str] = []
             barrier = threading.Barrier(participants)
-            threads = [threading.Thread(target=_participant, args=(port, sid, votes, barrier, latencies, errors))
+            threads = [threading.Thread(target=_participant, args=(port, sid, votes, barrier, latencies, errors,
+                                                                   think_median_s))
                        for _ in range(participants)]
             t0 = time.perf_counter()
             for t in threads:
@@ -130,10 +162,10 @@ def bench_votes(participants: int = 50, votes: int = 40, root=None, quiet: bool 
               "acknowledged": len(latencies) - len([e for e in errors if e.startswith("vote")]),
               "errors": len(errors), "p50_ms": float(np.percentile(lat, 50)), "p95_ms": float(np.percentile(lat, 95)),
               "max_ms": float(np.max(lat)), "wall_s": wall, "votes_per_s": len(latencies) / wall,
-              "cpus": os.cpu_count()}
+              "cpus": os.cpu_count(), "load": _load_name(think_median_s)}
     if not quiet:
-        print(f"bench votes: {participants} concurrent participants x {votes} votes over HTTP (uvicorn, 127.0.0.1, "
-              f"{os.cpu_count()} CPUs)")
+        print(f"bench votes ({result['load']}): {participants} concurrent participants x {votes} votes over HTTP "
+              f"(uvicorn, 127.0.0.1, {os.cpu_count()} CPUs)")
         print(f"  stored {stored} of {participants * votes} votes ({result['errors']} errors)")
         print(f"  submission latency p50 {result['p50_ms']:.1f} ms, p95 {result['p95_ms']:.1f} ms, max {result['max_ms']:.1f} ms")
         print(f"  {result['votes_per_s']:.0f} votes/s over {wall:.1f} s")
@@ -142,5 +174,18 @@ def bench_votes(participants: int = 50, votes: int = 40, root=None, quiet: bool 
     return result
 
 
+def _load_name(think_median_s: float) -> str:
+    if think_median_s > 0:
+        return f"participants thinking, log-normal think time with median {think_median_s:g} s"
+    return "saturation, closed loop without think time"
+
+
+def bench_votes_models(participants: int = 50, votes: int = 40, think_median_s: float = 2.0,
+                       quiet: bool = False) -> dict:
+    """Both load models: participants who think between votes (what a study sees) and the closed-loop saturation."""
+    return {"participants thinking": bench_votes(participants, votes, quiet=quiet, think_median_s=think_median_s),
+            "saturation (closed loop)": bench_votes(participants, votes, quiet=quiet, think_median_s=0.0)}
+
+
 if __name__ == "__main__":
-    bench_votes()
+    bench_votes_models()

@@ -159,6 +159,8 @@ class StudyService:
             if isinstance(client_ms, bool) or not isinstance(client_ms, (int, float)):
                 raise VoteRefused("The response time must be a number of milliseconds.", 422)
             client_ms = float(client_ms)
+            if not (0.0 <= client_ms <= 86_400_000.0):  # also NaN (json reads it) and infinities
+                raise VoteRefused("The response time must be between 0 and 86,400,000 milliseconds (one day).", 422)
         key = self.key
         where = self.store.record_vote(study_id, pid, position, choice, client_ms,
                                        finish=lambda ordinal: access.completion_code(key, study_id, pid))

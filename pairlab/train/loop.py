@@ -370,6 +370,11 @@ def train_command(composition, model: str, preset: str, overrides=(), runs_dir=N
         cfg = cfg.with_overrides({"seed": seed})
     cfg = cfg.resolved()
     Composition.open(composition)  # a bad composition fails here, before a run folder exists
+    if cfg.init_from:  # so does a checkpoint to start from that is missing or outside the allowed folders
+        from ..workspace import check_allowed
+
+        if not check_allowed(cfg.init_from).is_file():
+            raise UserError(f"init_from {cfg.init_from} is not a file.")
     runs_dir = Path(runs_dir) if runs_dir is not None else sub("runs")
     run_dir = runs_dir / (safe_name(name) if name else run_id(composition, cfg, preset))
     resume = (run_dir / "config.json").exists()
@@ -384,5 +389,11 @@ def train_command(composition, model: str, preset: str, overrides=(), runs_dir=N
               f"{'  ' + shown if shown else ''}{'  [' + status['state'] + ']' if status.get('state') != 'running' else ''}",
               flush=True)
 
-    train(composition, run_dir, cfg, progress=show, resume=resume)
+    from .queue import register_foreground, unregister_foreground
+
+    register_foreground(run_dir)  # like a queued run's: a killed foreground run is settled failed, resumable
+    try:
+        train(composition, run_dir, cfg, progress=show, resume=resume)
+    finally:
+        unregister_foreground(run_dir)
     return run_dir

@@ -48,29 +48,38 @@ _HAS_PROC = Path("/proc/self/stat").exists()
 
 # ----- processes ------------------------------------------------------------------------------------------
 def proc_start_time(pid: int) -> int | None:
-    """The process's start time in clock ticks since boot (field 22 of /proc/<pid>/stat), None if it is gone.
+    """The process's start time in clock ticks since boot, None if it is gone (``workspace.process_start_time``).
 
     Together with the pid it names one process: a pid the kernel recycled has another start time.
     """
-    if not _HAS_PROC:  # no /proc (macOS): the pid alone has to do
-        try:
-            os.kill(int(pid), 0)
-            return 0
-        except (ProcessLookupError, ValueError):
-            return None
-        except PermissionError:
-            return 0
-    try:
-        text = Path(f"/proc/{int(pid)}/stat").read_text()
-    except (OSError, ValueError):
-        return None
-    rest = text[text.rfind(")") + 2:].split()  # fields after the command name (which may contain spaces)
-    try:
-        if rest[0] in ("Z", "X"):  # a zombie has ended: it only waits to be reaped
-            return None
-        return int(rest[19])
-    except (IndexError, ValueError):
-        return None
+    return workspace.process_start_time(pid)
+
+
+def register_foreground(run_dir: Path) -> None:
+    """Record this process in ``proc.json`` of a run that `pairlab train` trains in the foreground, as the queue
+    does for its workers; so a foreground run killed hard is settled failed and resumable by `runs list`,
+    the app's reconcile and `runs resume`. Refused when another live process trains the run."""
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    with workspace.exclusive(run_dir.parent / ".queue.lock"):
+        proc = _read_json(run_dir / "proc.json")
+        if proc and proc.get("pid") and int(proc["pid"]) != os.getpid() and workspace.owner_alive(
+                int(proc["pid"]), proc.get("start")):
+            raise UserError(f"Run {run_dir.name} is already training in another process (pid {proc['pid']}); "
+                            f"stop it first.")
+        pid = os.getpid()
+        workspace.write_json_atomic(run_dir / "proc.json", {
+            "pid": pid, "start": proc_start_time(pid), "slot": "foreground", "device": "", "foreground": True,
+            "started_at": time.time()})
+
+
+def unregister_foreground(run_dir: Path) -> None:
+    run_dir = Path(run_dir)
+    with workspace.exclusive(run_dir.parent / ".queue.lock"):
+        proc = _read_json(run_dir / "proc.json")
+        if proc and proc.get("pid") == os.getpid():
+            with contextlib.suppress(OSError):
+                (run_dir / "proc.json").unlink()
 
 
 def _reap(pid: int) -> None:
@@ -180,12 +189,22 @@ def parse_overrides(text) -> list[str]:
     return out
 
 
+MAX_SEED = 2**31 - 1
+
+
 def parse_seeds(text) -> list[int]:
-    """``"0,1,2"`` or ``"0-4"`` or ``[0, 1]`` -> a list of distinct seeds in the given order."""
-    if text is None or (isinstance(text, str) and not text.strip()):
+    """``"0,1,2"`` or ``"0-4"`` or ``[0, 1]`` -> a list of distinct seeds in the given order.
+
+    ``None`` (a caller that gives none) is seed 0; a typed empty text, a backwards range (``5-2``), a negative or
+    too large seed, or more than 1000 seeds are refused with one sentence."""
+    if text is None:
         return [0]
+    if isinstance(text, str) and not text.strip():
+        raise UserError("Please give at least one seed, e.g. 0, or 0,1,2, or 0-4.")
+    if isinstance(text, bool):
+        raise UserError(f"Seeds are whole numbers, got {text!r}.")
     if isinstance(text, int):
-        return [text]
+        text = [text]
     if isinstance(text, (list, tuple)):
         parts = [str(t) for t in text]
     else:
@@ -194,12 +213,22 @@ def parse_seeds(text) -> list[int]:
     for part in parts:
         m = re.fullmatch(r"(\d+)\s*-\s*(\d+)", part)
         try:
-            values = list(range(int(m[1]), int(m[2]) + 1)) if m else [int(part)]
+            if m:
+                lo, hi = int(m[1]), int(m[2])
+                if hi < lo:
+                    raise UserError(f"The seed range {part} runs backwards; write it low-high, e.g. {hi}-{lo}.")
+                if hi - lo >= 1000:
+                    raise UserError(f"The seed range {part} holds {hi - lo + 1} seeds; queue at most 1000 at once.")
+                values = list(range(lo, hi + 1))
+            else:
+                values = [int(part)]
         except ValueError:
             raise UserError(f"Seeds are whole numbers separated by commas (e.g. 0,1,2 or 0-4); got {part!r}.")
         for v in values:
             if v < 0:
                 raise UserError(f"Seeds must not be negative, got {v}.")
+            if v > MAX_SEED:
+                raise UserError(f"Seeds must be at most {MAX_SEED}, got {v}.")
             if v not in seeds:
                 seeds.append(v)
     if len(seeds) > 1000:
@@ -439,7 +468,13 @@ class Queue:
                 folder = self.root / run_id
                 job = self._job(folder)
                 if job is None:
-                    continue  # a run from `pairlab train` in the foreground: not ours to schedule
+                    # a run from `pairlab train` in the foreground: not ours to schedule, but its process is
+                    # registered (proc.json), so one that was killed is settled as failed and resumable
+                    proc = self._proc(folder)
+                    if proc is not None and not self._alive(proc):
+                        self._ended(folder, proc)
+                        out["ended"].append(run_id)
+                    continue
                 proc = self._proc(folder)
                 if proc is not None:
                     if self._alive(proc):
@@ -546,14 +581,19 @@ class Queue:
         with self._locked():
             folder = self.run_dir(run_id)
             job = self._job(folder)
-            if job is None:
-                raise UserError(f"Run {run_id} was started from the command line; stop it there with Ctrl+C.")
             self.tick()  # settle a process that just ended
             proc = self._proc(folder)
             state = self._status(folder).get("state")
             if state in FINAL:  # its process, if any, is only exiting
                 raise UserError(f"Run {run_id} is not running (it is {state}).")
-            if self._alive(proc):
+            if job is None:  # `pairlab train` in the foreground: stopped like Ctrl+C when its process is registered
+                if not (proc and proc.get("foreground") and self._alive(proc)):
+                    raise UserError(f"Run {run_id} was started from the command line; stop it there with Ctrl+C.")
+                if not proc.get("stop_requested_at"):
+                    workspace.write_json_atomic(folder / "proc.json", dict(proc, stop_requested_at=time.time()))
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.kill(int(proc["pid"]), signal.SIGINT)  # it saves a checkpoint and ends 'stopped'
+            elif self._alive(proc):
                 if not proc.get("stop_requested_at"):
                     proc = dict(proc, stop_requested_at=time.time())
                     workspace.write_json_atomic(folder / "proc.json", proc)
@@ -614,6 +654,9 @@ class Queue:
         with self._locked():
             folder = self.run_dir(run_id)
             proc = self._proc(folder)
+            if self._alive(proc) and proc.get("foreground"):
+                raise UserError(f"Run {run_id} is training in the foreground; stop it first (Ctrl+C there, or "
+                                f"runs stop), then delete it.")
             if self._alive(proc):
                 _signal_group(int(proc["pid"]), signal.SIGKILL)
                 self._wait_dead(proc, 10)

@@ -52,3 +52,22 @@ def progress_adapter(progress: gr.Progress, start: float = 0.0, span: float = 1.
         progress(start + span * max(0.0, min(1.0, fraction)), desc=message)
 
     return report
+
+
+def number(value, label: str, whole: bool = True, low: float | None = None, high: float | None = None):
+    """A typed number field, checked: empty, not a number, not whole, or out of range is one sentence."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        raise UserError(f"Please fill in {label}.")
+    try:
+        x = float(value)
+    except (TypeError, ValueError):
+        raise UserError(f"{label[0].upper() + label[1:]} must be a number, got {value!r}.")
+    if x != x or x in (float("inf"), float("-inf")):
+        raise UserError(f"{label[0].upper() + label[1:]} must be a finite number, got {value}.")
+    if whole and x != int(x):
+        raise UserError(f"{label[0].upper() + label[1:]} must be a whole number, got {value}.")
+    if (low is not None and x < low) or (high is not None and x > high):
+        bounds = f"between {low:g} and {high:g}" if low is not None and high is not None else (
+            f"at least {low:g}" if low is not None else f"at most {high:g}")
+        raise UserError(f"{label[0].upper() + label[1:]} must be {bounds}, got {x:g}.")
+    return int(x) if whole else x

@@ -11,7 +11,7 @@ from .. import lab
 from ..data import compose as compose_mod
 from ..data.recipes import AUGMENTATIONS, PAPER_PSEUDO_ALPHAS, Recipe
 from ..errors import UserError
-from .common import friendly, progress_adapter
+from .common import friendly, number, progress_adapter
 
 SOURCE_KINDS = {
     "SynthFaces (embedded)": "synthfaces",
@@ -23,21 +23,26 @@ PROVENANCE_COLORS = {"real": "#4c72b0", "truth": "#55a868", "natural": "#8172b2"
 
 
 def open_source(kind_label, sf_count, sf_size, sf_seed, folder, progress=None):
+    if kind_label not in SOURCE_KINDS:
+        raise UserError(f"Choose a source kind: {', '.join(SOURCE_KINDS)}.")
     kind = SOURCE_KINDS[kind_label]
     if kind == "synthfaces":
-        return lab.synthfaces_source(int(sf_count), int(sf_size), int(sf_seed), progress=progress)
+        return lab.synthfaces_source(number(sf_count, "the SynthFaces image count", low=30, high=200_000),
+                                     number(sf_size, "the SynthFaces size"),
+                                     number(sf_seed, "the SynthFaces render seed", low=0, high=2**31 - 1),
+                                     progress=progress)
     return lab.open_user_source(folder, kind)
 
 
 def make_recipe(kind, task, n, alpha, augmentation, pseudo_alpha, pairs_from, n_test, selection, copies, image_size, seed,
                 disjoint=True) -> Recipe:
-    try:
-        return Recipe(kind=kind, task=task, n=int(n), alpha=float(alpha), augmentation=augmentation,
-                      pseudo_alpha=float(pseudo_alpha), pairs_from=pairs_from, n_test=int(n_test),
-                      selection=selection, paired_copies=int(copies), image_size=int(image_size),
-                      seed=int(seed), disjoint_identities=bool(disjoint)).validate()
-    except (TypeError, ValueError):
-        raise UserError("Please fill every recipe field with a number where a number is asked for.")
+    return Recipe(kind=kind, task=task, n=number(n, "N per domain", low=1),
+                  alpha=number(alpha, "alpha", whole=False, low=0, high=1), augmentation=augmentation,
+                  pseudo_alpha=number(pseudo_alpha, "pseudo alpha", whole=False, low=0, high=1), pairs_from=pairs_from,
+                  n_test=number(n_test, "the number of test images per domain", low=0),
+                  selection=selection, paired_copies=number(copies, "the number of extra copies", low=0),
+                  image_size=number(image_size, "the image size", low=0),
+                  seed=number(seed, "the seed", low=0, high=2**31 - 1), disjoint_identities=bool(disjoint)).validate()
 
 
 def makeup_figure(makeup: dict, alpha: float, title: str) -> go.Figure:
@@ -80,9 +85,9 @@ def build_tab():
                 gr.Markdown("### Source")
                 kind = gr.Radio(list(SOURCE_KINDS), value="SynthFaces (embedded)", label="Source", elem_id="ds-source-kind")
                 with gr.Group(visible=True) as sf_box:
-                    sf_count = gr.Number(value=lab.DEFAULT_SYNTHFACES["count"], label="SynthFaces images", precision=0, elem_id="ds-sf-count")
+                    sf_count = gr.Number(value=lab.DEFAULT_SYNTHFACES["count"], label="SynthFaces images", elem_id="ds-sf-count")
                     sf_size = gr.Dropdown([64, 128, 256], value=lab.DEFAULT_SYNTHFACES["size"], label="SynthFaces size (px)", elem_id="ds-sf-size")
-                    sf_seed = gr.Number(value=lab.DEFAULT_SYNTHFACES["seed"], label="SynthFaces render seed", precision=0)
+                    sf_seed = gr.Number(value=lab.DEFAULT_SYNTHFACES["seed"], label="SynthFaces render seed")
                 folder = gr.Textbox(label="Folder (under the workspace or PAIRLAB_DATA_ROOTS)", visible=False, elem_id="ds-folder")
                 open_btn = gr.Button("Open source", elem_id="ds-open")
                 source_info = gr.Markdown("", elem_id="ds-source-info")
@@ -90,17 +95,18 @@ def build_tab():
                 gr.Markdown("### Recipe")
                 task = gr.Radio(["eyeglasses", "smile", "folders"], value="eyeglasses", label="Task (removal: A → B)", elem_id="ds-task")
                 recipe_kind = gr.Radio(["alpha-paired", "pseudo", "explicit"], value="pseudo", label="Recipe", elem_id="ds-recipe")
-                alpha = gr.Slider(0, 1, value=0.5, step=0.05, label="alpha (share of A with its true pair in B)", visible=False, elem_id="ds-alpha")
+                # typed numbers, not sliders: a slider clamps what is typed (1.5 -> 1) without a word; these are checked
+                alpha = gr.Number(value=0.5, step=0.05, label="alpha (0-1: share of A with its true pair in B)", visible=False, elem_id="ds-alpha")
                 augmentation = gr.Dropdown(list(AUGMENTATIONS), value="pseudo-paired", label="Augmentation of A", elem_id="ds-augmentation")
-                pseudo_alpha = gr.Slider(0, 1, value=0.5, step=0.05, label=f"pseudo alpha (paper: {', '.join(map(str, PAPER_PSEUDO_ALPHAS))})", elem_id="ds-pseudo-alpha")
+                pseudo_alpha = gr.Number(value=0.5, step=0.05, label=f"pseudo alpha (0-1; paper: {', '.join(map(str, PAPER_PSEUDO_ALPHAS))})", elem_id="ds-pseudo-alpha")
                 pairs_from = gr.Radio(["pseudo", "true"], value="pseudo", label="Explicit pairs from", visible=False)
                 with gr.Row():
-                    n = gr.Number(value=100, label="N per domain", precision=0, elem_id="ds-n")
-                    n_test = gr.Number(value=50, label="test images per domain", precision=0, elem_id="ds-ntest")
-                    seed = gr.Number(value=0, label="seed", precision=0, elem_id="ds-seed")
+                    n = gr.Number(value=100, label="N per domain", elem_id="ds-n")
+                    n_test = gr.Number(value=50, label="test images per domain", elem_id="ds-ntest")
+                    seed = gr.Number(value=0, label="seed", elem_id="ds-seed")
                 with gr.Accordion("More options", open=False):
                     selection = gr.Radio(["random", "kmedoids"], value="random", label="Which samples get pairs")
-                    copies = gr.Number(value=0, label="extra on-disk copies of each paired sample (paper 002)", precision=0)
+                    copies = gr.Number(value=0, label="extra on-disk copies of each paired sample (paper 002)")
                     disjoint = gr.Checkbox(value=True, label="alpha-paired: B's unpaired part from identities not in A",
                                            elem_id="ds-disjoint")
                     image_size = gr.Dropdown([0, 64, 128, 256], value=0, label="resize to (0 = keep the source's size)")
@@ -164,14 +170,17 @@ def build_tab():
             src, rec_args, nm = args[:5], args[5:-1], args[-1]
             rec = make_recipe(*rec_args)
             source = open_source(*src, progress=progress_adapter(progress, 0, 0.3))
+            nm = (nm or "").strip()
             path = lab.build_composition(source, rec, name=nm or None, progress=progress_adapter(progress, 0.3, 0.7))
+            note = lab.name_note(nm, path.name, compose_mod.default_name(source, rec))
             m = compose_mod.load_manifest(path)
             examples = compose_mod.preview(source, rec, count=9)["examples"]
             rows, names = composition_table()
             c = m["counts"]
             report = lab.skip_report(path, limit=3)
             msg = (f"Built **{path.name}**: trainA {c['trainA']}, trainB {c['trainB']}, testA {c['testA']}, testB {c['testB']}, "
-                   f"measured alpha {m['alpha']:.3f}" + ("  \n" + "  \n".join(report) if report else ""))
+                   f"measured alpha {m['alpha']:.3f}" + (f"  \n{note}" if note else "")
+                   + ("  \n" + "  \n".join(report) if report else ""))
             return (examples, makeup_figure(compose_mod.makeup(m), m["alpha"], path.name), msg, rows,
                     gr.update(choices=names, value=path.name))
 

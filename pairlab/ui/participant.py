@@ -245,7 +245,7 @@ def main(argv=None) -> int:
 
     print(f"participant pages on http://{args.host}:{args.port}/study/<study_id>", flush=True)
     uvicorn.run(create_app(Path(args.root) if args.root else None), host=args.host, port=args.port,
-                log_level="warning", access_log=False, lifespan="off")
+                log_level="warning", access_log=False, lifespan="off", timeout_keep_alive=30)
     return 0
 
 

@@ -17,7 +17,7 @@ from ..study import plan as plan_mod
 from ..study import sources
 from ..study.export import export_study, study_results
 from ..study.store import VoteStore
-from .common import friendly, progress_adapter
+from .common import friendly, number, progress_adapter
 from .participant import public_base_url
 
 STUDY_COLUMNS = ["study_id", "title", "state", "runs", "samples", "trials_per_participant", "participants", "finished", "votes"]
@@ -68,13 +68,16 @@ def parse_folders(text: str) -> dict[str, str]:
 
 def make_design(title, task, question, a_left, a_right, a_both, a_neither, instructions, count, seed, picked,
                 comparisons, per, repeats, catch) -> plan_mod.StudyDesign:
+    count, seed = number(count, "the number of samples", low=1), number(seed, "the seed", low=0, high=2**31 - 1)
+    per, repeats = number(per, "the trials per participant", low=0), number(repeats, "the repeats", low=0)
+    catch = number(catch, "the catch trials", low=0)
     try:
         return plan_mod.StudyDesign(
             title=title, task=task, question=question, answers=(a_left, a_right, a_both, a_neither),
-            instructions=instructions, sample_count=int(count), sample_seed=int(seed),
+            instructions=instructions, sample_count=count, sample_seed=seed,
             samples=tuple(s.strip() for s in (picked or "").replace("\n", ",").split(",") if s.strip()),
-            comparisons=tuple(comparisons or ()), trials_per_participant=int(per), repeats=int(repeats),
-            catch_trials=int(catch), seed=int(seed)).validate()
+            comparisons=tuple(comparisons or ()), trials_per_participant=per, repeats=repeats,
+            catch_trials=catch, seed=seed).validate()
     except (TypeError, ValueError):
         raise UserError("Please fill every number field of the study with a whole number.")
 
@@ -140,8 +143,8 @@ def build_tab():
                 title = gr.Textbox(value="Eyeglasses removal study", label="Study title (lab only)", elem_id="st-title")
                 task = gr.Radio(["eyeglasses", "smile"], value="eyeglasses", label="Task", elem_id="st-task")
                 with gr.Row():
-                    count = gr.Number(value=20, label="test samples", precision=0, elem_id="st-count")
-                    seed = gr.Number(value=0, label="seed", precision=0, elem_id="st-seed")
+                    count = gr.Number(value=20, label="test samples", elem_id="st-count")
+                    seed = gr.Number(value=0, label="seed", elem_id="st-seed")
                 picked = gr.Textbox(label="or hand-picked sample names (comma-separated; overrides the count)", elem_id="st-picked")
                 comparisons = gr.CheckboxGroup([("every pair of runs", "pairs"), ("each run against the source image", "vs_source")],
                                                value=["pairs", "vs_source"], label="Comparisons", elem_id="st-comparisons")
@@ -154,9 +157,9 @@ def build_tab():
                     a_neither = gr.Textbox(value=plan_mod.DEFAULT_ANSWERS[3], label="neither", min_width=80)
                 instructions = gr.Textbox(value=plan_mod.DEFAULT_INSTRUCTIONS, lines=4, label="Instructions")
                 with gr.Row():
-                    per = gr.Number(value=0, label="trials per participant (0 = all)", precision=0, elem_id="st-per")
-                    repeats = gr.Number(value=2, label="repeated trials", precision=0, elem_id="st-repeats")
-                    catch = gr.Number(value=2, label="catch trials", precision=0, elem_id="st-catch")
+                    per = gr.Number(value=0, label="trials per participant (0 = all)", elem_id="st-per")
+                    repeats = gr.Number(value=2, label="repeated trials", elem_id="st-repeats")
+                    catch = gr.Number(value=2, label="catch trials", elem_id="st-catch")
                 gr.Markdown("<small>Catch trials: the ground truth T(a) against the unchanged source when the truth "
                             "is known, else (eyeglasses) a run's output against the same output with drawn eyeglasses. "
                             "Repeats come back later with left and right swapped.</small>")

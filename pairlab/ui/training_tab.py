@@ -295,7 +295,8 @@ def build_tab():
             q = default_queue()
             from ..train.queue import parse_seeds
 
-            seed_list = parse_seeds(seeds_text)
+            seed_list = parse_seeds(seeds_text if seeds_text is not None else "")
+            run_name = (run_name or "").strip()
             targets = list(sweep_names or []) or ([comp_name] if comp_name else [])
             if not targets:
                 raise UserError("Choose a composition first (build one in the Datasets tab).")
@@ -307,6 +308,9 @@ def build_tab():
                 ids = q.sweep(targets, model_name, preset_name, seed_list, overrides_text)
             msg = (f"Queued **{ids[0]}**." if len(ids) == 1 else
                    f"Queued a sweep of **{len(ids)} runs** ({len(targets)} composition(s) × {len(seed_list)} seed(s)).")
+            if run_name and ids[0] != run_name:
+                msg += (f" The name '{run_name}' was changed to '{ids[0]}' (names use letters, digits, "
+                        f"'-', '_' and '.').")
             return {"message": msg, "select": ids[0]}
 
         def show(result, run_id, old_sig):
