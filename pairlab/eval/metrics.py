@@ -603,12 +603,15 @@ def _infosim(ctx: EvalContext) -> np.ndarray:
     enc = ctx.identity_encoder()
     ctx.progress(0.0, "Embedding inputs and outputs")
     values = infosim_values(enc.embed(ctx.images("input")), enc.embed(ctx.images("output")))
-    ctx.notes["infosim"] = enc.describe()
+    ctx.notes["infosim"] = (f"InfoSIM measured with the {enc.describe()}: on that encoder's scale, not comparable "
+                            "with the paper's OpenFace values")
     return values
 
 
-register(Metric("infosim", "InfoSIM", _infosim, frozenset({"identity_encoder"}), True,
-                description="MSE between identity embeddings of input and output (paper 000 Sec. 5)", input_vs_output=True))
+register(Metric("infosim", "InfoSIM (lab encoder)", _infosim, frozenset({"identity_encoder"}), True,
+                description="MSE between identity embeddings of input and output (paper 000 Sec. 5), with the encoder "
+                "named in the note (the lab's identity encoder, or FaceNet when its weights are present): values are "
+                "on that encoder's scale, not on the scale of the paper's OpenFace InfoSIM", input_vs_output=True))
 
 
 # ----- LPIPS ---------------------------------------------------------------------------------------------
