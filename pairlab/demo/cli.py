@@ -39,7 +39,7 @@ def add_demo_commands(sub) -> None:
                                    "turn the current workspace into the demo workspace a fresh app start opens.")
     d.add_argument("action", choices=["list", "build", "install"])
     d.add_argument("--out", default=None, help="build: where to write (default checkpoints/demo)")
-    d.add_argument("--max-iters", type=int, default=None, help="build: fewer iterations (for a quick try; not what ships)")
+    d.add_argument("--max-iters", type=int, default=None, help="build: another number of iterations than the shipped 4,000 (a quick try; not what ships)")
     d.add_argument("--only", default=None, help="build: comma-separated names (default: all)")
     d.add_argument("--threads", type=int, default=0, help="build: CPU threads per training (default: torch's)")
     d.add_argument("--progress", action="store_true", help="install: print progress lines")

@@ -39,6 +39,7 @@ FORMAT = "pairlab-shipped-1"
 MARKER = ".demo.json"  # in PAIRLAB_HOME: the demo was installed (or declined) here
 PRESET = "cpu-demo-64"
 BUILD_COMMAND = "python -m pairlab demo build"
+DEMO_ITERS = 4000  # iterations of every shipped model (cpu-demo-64's schedule compressed into them)
 
 
 def shipped_root() -> Path:
@@ -368,9 +369,7 @@ def build(out_root: Path | None = None, specs=SPECS, max_iters: int | None = Non
         comp = workspace.sub("compositions") / comp_name
         if not (comp / "manifest.json").exists():
             lab.build_composition(source, spec.recipe, name=comp_name)
-        cfg = PRESETS[PRESET].with_overrides({"model": spec.model})
-        if max_iters:
-            cfg = cfg.with_overrides({"max_iters": max_iters})
+        cfg = PRESETS[PRESET].with_overrides({"model": spec.model, "max_iters": max_iters or DEMO_ITERS})
         if threads:  # an execution setting: one thread avoids oversubscription when the CPU is shared
             cfg = cfg.with_overrides({"threads": threads})
         train_dir = workspace.sub("runs") / f"train-{spec.name}"
@@ -403,7 +402,7 @@ def build(out_root: Path | None = None, specs=SPECS, max_iters: int | None = Non
             "command": f"{BUILD_COMMAND}  (it runs: python -m pairlab compose synthfaces --recipe {spec.recipe.kind} "
                        f"--task eyeglasses --n {spec.recipe.n}" + (f" --alpha {spec.recipe.alpha}" if spec.recipe.kind == "alpha-paired" else "")
                        + f" --image-size 64 --name {comp_name}; python -m pairlab train {comp_name} --model {spec.model} "
-                       f"--preset {PRESET} --seed {cfg.seed})",
+                       f"--preset {PRESET} --set max_iters={cfg.max_iters} --seed {cfg.seed})",
             "pairlab_version": __version__, "torch_version": torch.__version__, "built": time.strftime("%Y-%m-%d"),
             "sha1": _sha1(folder / "model.pt"),
         }
