@@ -222,3 +222,20 @@ def test_participant_server_serves_only_opaque_images(lab):
     assert len(targets) > 300
     # the study keeps serving
     assert raw_get(port, f"/study/{sid}")[0] == 200
+
+
+def test_served_cache_under_a_dot_folder_still_serves(tmp_path, monkeypatch):
+    """Only dot-names *below* the served cache are refused (a TMPDIR like ~/.cache still works)."""
+    from pairlab.ui.serving import is_served
+
+    cache = tmp_path / ".cache" / "gradio"
+    (cache / "abc").mkdir(parents=True)
+    (cache / "abc" / "shown.png").write_bytes(b"x")
+    (cache / "abc" / ".hidden").write_bytes(b"x")
+    (cache / "abc" / "link.png").symlink_to("/etc/passwd")
+    monkeypatch.setenv("GRADIO_TEMP_DIR", str(cache))
+    assert is_served(str(cache / "abc" / "shown.png"))
+    assert is_served(f"{cache}/abc/../abc/shown.png".replace("/", "%2F"))
+    assert not is_served(str(cache / "abc" / ".hidden")) and not is_served(str(cache / "abc" / "link.png"))
+    assert not is_served(str(cache / "abc")) and not is_served("") and not is_served("http://127.0.0.1/x")
+    assert not is_served(str(cache / "abc" / "shown.png") + "\x00")

@@ -48,9 +48,11 @@ def is_served(requested: str) -> bool:
     real = os.path.realpath(os.path.abspath(text))
     if not os.path.isfile(real):
         return False
-    if any(part.startswith(".") for part in Path(real).parts[1:]):
-        return False  # dotfiles and dot-folders (.secret, .tmp-*, .lab_password) never
-    return any(_inside(real, root) for root in served_roots())
+    for root in served_roots():
+        if _inside(real, root):
+            # below the served root, dotfiles and dot-folders (.secret, .tmp-*, .lab_password) never
+            return not any(part.startswith(".") for part in Path(os.path.relpath(real, root)).parts)
+    return False
 
 
 class ServeOnlyHandedOut:
