@@ -173,7 +173,8 @@ def cmd_evaluate(args) -> int:
     from .eval.evaluate import aggregate_seeds, evaluate_runs, format_table
 
     results = evaluate_runs(args.runs, metrics=args.metrics, checkpoint=args.checkpoint, direction=args.direction,
-                            progress=_progress_printer("evaluate") if args.progress else None)
+                            progress=_progress_printer("evaluate") if args.progress else None,
+                            baseline=not args.no_baseline)
     print(format_table(results, ci=not args.no_ci))
     if args.seeds:
         print("\nover seeds (mean of seed means, 95% t-interval of the seed means):")
@@ -311,6 +312,8 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--direction", default="AtoB", choices=["AtoB", "BtoA", "both"], help="default AtoB")
     e.add_argument("--seeds", action="store_true", help="also aggregate runs that differ only by seed")
     e.add_argument("--no-ci", action="store_true", help="print means without their intervals")
+    e.add_argument("--no-baseline", action="store_true",
+        help="leave out the input-unchanged (identity map) row on the same test images")
     e.add_argument("--progress", action="store_true", help="print progress lines")
     e.set_defaults(func=cmd_evaluate)
 

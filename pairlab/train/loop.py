@@ -208,7 +208,7 @@ def train(composition_dir, run_dir, config: TrainConfig | None = None,
         if resume:
             state, path, note = ckpt.load_for_resume(ckpt_dir)
         if state is not None:
-            if state["config"] != cfg.to_dict():
+            if TrainConfig.from_dict(state["config"]) != cfg:  # read through the config type (older key names)
                 raise UserError(f"Checkpoint {path.name} belongs to different settings than run {run.name}.")
             model.load_state_dict(state["model_state"])
             it, epoch, index = state["iteration"], state["epoch"], state["index"]
