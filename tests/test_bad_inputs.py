@@ -402,4 +402,5 @@ def test_lab_bad_http_bodies_and_typed_fields(running_lab):
 
 
 def test_the_corpus_is_large(request):
+    print(f"\nbad-input corpus: {len(SEEN)} distinct inputs")
     assert len(SEEN) >= 100, len(SEEN)
