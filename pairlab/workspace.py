@@ -11,6 +11,7 @@ from reading arbitrary files on the host.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -197,14 +198,42 @@ def exclusive(lock_file: Path):
             os.close(fd)
 
 
-def write_json_atomic(path: Path, data) -> None:
+@contextmanager
+def atomic_file(path: Path, fsync: bool = True):
+    """Yield a temporary sibling path (same suffix, so writers that look at it still know the format); on success
+    it is renamed over ``path``, on failure deleted: a reader sees the old file or the new one, never half of one.
+
+    The temporary name is unique per writer (``.<name>.<random>.tmp<suffix>``), so two processes writing the same
+    file at once never write into one temporary file. This and ``atomic_folder`` are the only temp-then-rename
+    writers; everything else calls them."""
     path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "w") as fh:
-        json.dump(data, fh, indent=1, sort_keys=False)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+    tmp = path.with_name(f".{path.name[:100]}.{uuid.uuid4().hex[:8]}.tmp{path.suffix}")
+    try:
+        yield tmp
+        if fsync and tmp.exists():
+            fd = os.open(tmp, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
+
+
+def write_atomic(path: Path, data: str | bytes, fsync: bool = True) -> None:
+    """Write text or bytes to ``path`` atomically (see ``atomic_file``)."""
+    with atomic_file(path, fsync=fsync) as tmp:
+        if isinstance(data, bytes):
+            tmp.write_bytes(data)
+        else:
+            tmp.write_text(data)
+
+
+def write_json_atomic(path: Path, data, indent: int | None = 1, sort_keys: bool = False) -> None:
+    write_atomic(path, json.dumps(data, indent=indent, sort_keys=sort_keys))
 
 
 def remember_view(name: str, data: dict) -> None:

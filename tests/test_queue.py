@@ -131,7 +131,7 @@ def test_lifecycle_submit_stop_restart_resume_done(comps, queues, home):
     assert info["iteration"] == 80 and info["progress"] == 1.0
     log = (folder / "log.txt").read_text()
     assert f"resumed from latest.pt at iteration {stopped_at}" in log
-    metrics = [json.loads(line) for line in (folder / "metrics.jsonl").read_text().splitlines()]
+    metrics = [json.loads(line) for line in (folder / "losses.jsonl").read_text().splitlines()]
     assert metrics[-1]["iter"] == 80
     assert list((folder / "samples").glob("iter_*.png"))
     # Finished runs cannot be stopped or resumed; the sentence says why.

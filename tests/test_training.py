@@ -87,7 +87,7 @@ def assert_same(a, b, where="checkpoint"):
 
 
 def metrics(run: Path) -> list[dict]:
-    return [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    return [json.loads(line) for line in (run / "losses.jsonl").read_text().splitlines()]
 
 
 # ----- each model kind ---------------------------------------------------------------------------------------
@@ -98,7 +98,7 @@ def test_each_model_trains_and_writes_run_folder(comp, tmp_path, model, loss):
     status = train(comp, run, tiny(model=model, max_iters=24, lr=1e-3, deterministic=False),
                    progress=seen.append)
     assert status["state"] == "done" and status["progress"] == 1.0 and status["iteration"] == 24
-    for name in ("config.json", "run.json", "status.json", "metrics.jsonl", "log.txt", "checkpoints/latest.pt",
+    for name in ("config.json", "run.json", "status.json", "losses.jsonl", "log.txt", "checkpoints/latest.pt",
                  "checkpoints/iter_000024.pt", "samples/iter_000024.png"):
         assert (run / name).exists(), name
     assert len(list((run / "checkpoints").glob("iter_*.pt"))) == 3  # keep_last

@@ -94,8 +94,8 @@ def test_losses_read_at_log_steps_average_the_same(comp, tmp_path):
     train(comp, every, tiny(max_iters=8, log_every=1, save_every=3, sample_every=100))
     sparse = tmp_path / "sparse"
     train(comp, sparse, tiny(max_iters=8, log_every=4, save_every=3, sample_every=100))
-    rows = [json.loads(line) for line in (every / "metrics.jsonl").read_text().splitlines()]
-    grouped = [json.loads(line) for line in (sparse / "metrics.jsonl").read_text().splitlines()]
+    rows = [json.loads(line) for line in (every / "losses.jsonl").read_text().splitlines()]
+    grouped = [json.loads(line) for line in (sparse / "losses.jsonl").read_text().splitlines()]
     assert [m["iter"] for m in grouped] == [4, 8]
     for g, chunk in zip(grouped, (rows[:4], rows[4:])):
         for key in ("G", "D_A", "cycle_A", "idt_B"):

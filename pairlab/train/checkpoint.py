@@ -66,25 +66,21 @@ def _fsync_dir(folder: Path) -> None:
 
 def save_atomic(obj, path) -> None:
     """torch.save to a temporary sibling, fsync, then rename over ``path``: a crash leaves the old file whole."""
+    from ..workspace import atomic_file
+
     path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "wb") as fh:
+    with atomic_file(path) as tmp, open(tmp, "wb") as fh:
         torch.save(obj, fh)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
     _fsync_dir(path.parent)
 
 
 def copy_atomic(src, dst) -> None:
+    from ..workspace import atomic_file
+
     src, dst = Path(src), Path(dst)
-    tmp = dst.with_name(f".{dst.name}.tmp")
-    with open(src, "rb") as fin, open(tmp, "wb") as fout:
+    with atomic_file(dst) as tmp, open(src, "rb") as fin, open(tmp, "wb") as fout:
         while chunk := fin.read(16 * 1024 * 1024):
             fout.write(chunk)
-        fout.flush()
-        os.fsync(fout.fileno())
-    os.replace(tmp, dst)
     _fsync_dir(dst.parent)
 
 

@@ -1,13 +1,8 @@
 """The one training loop, used by the CLI, the job queue and the tests.
 
-A run is a folder:
-    config.json     the resolved TrainConfig (TrainConfig.from_json reads it back)
-    run.json        what was trained on, with which code (composition path, versions, device)
-    status.json     state (queued/running/done/failed/stopped), progress 0-1, iteration, total, ETA, error
-    metrics.jsonl   one JSON line per logged iteration: mean losses since the last line, lr, iterations/s
-    samples/        iter_XXXXXX.png grids: input | translated | reconstructed (or ground truth for pix2pix)
-    checkpoints/    latest.pt and periodic iter_XXXXXX.pt, each written atomically
-    log.txt         human-readable log
+A run is a folder, read and written only through ``pairlab.train.run.Run`` (see there for its files): the
+resolved config, run.json (what was trained on, with which code), status, the training losses (one line per
+logged iteration: mean losses since the last line, lr, iterations/s), sample grids, checkpoints and the log.
 
 ``train(..., resume=True)`` continues from the newest readable checkpoint. With ``deterministic=True`` on CPU
 the resumed run ends bit-identical to an uninterrupted one, because the checkpoint stores every RNG state and
@@ -20,7 +15,6 @@ only at log steps and checkpoints, so on CUDA the loop never waits for the GPU b
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import platform
 import random
@@ -38,35 +32,18 @@ from . import checkpoint as ckpt
 from .config import TrainConfig
 from .data import TrainData, to_uint8
 from .device import describe, pick_device
-
-STATES = ("queued", "running", "done", "failed", "stopped")
+from .run import STATES, Run, format_eta  # noqa: F401 (STATES is re-exported)
 
 
 # ----- small run-folder helpers ---------------------------------------------------------------------------
-def write_json_atomic(path: Path, data) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "w") as fh:
-        json.dump(data, fh, indent=1)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
-
-
 def read_status(run_dir) -> dict:
-    """The run's status.json, or a 'queued' status if it has none yet."""
-    path = Path(run_dir) / "status.json"
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError):
-        return {"state": "queued", "progress": 0.0, "iteration": 0, "total": 0, "eta_s": None, "error": ""}
+    """The run's status, or a 'queued' status if it has none yet (``Run.status``)."""
+    return Run(run_dir).status()
 
 
 def write_status(run_dir, **fields) -> dict:
-    """Merge ``fields`` into status.json (atomically) and return the new status."""
-    status = read_status(run_dir)
-    status.update(fields, updated=time.time())
-    write_json_atomic(Path(run_dir) / "status.json", status)
-    return status
+    """Merge ``fields`` into the run's status (atomically) and return the new status (``Run.update_status``)."""
+    return Run(run_dir).update_status(**fields)
 
 
 def one_sentence(exc: BaseException) -> str:
@@ -82,58 +59,41 @@ def one_sentence(exc: BaseException) -> str:
 
 
 class RunLog:
-    def __init__(self, run_dir: Path, echo: bool = False):
-        self.path = Path(run_dir) / "log.txt"
+    """log.txt of a run as a callable: ``log(message)`` appends one time-stamped line (``Run.log``)."""
+
+    def __init__(self, run_dir, echo: bool = False):
+        self.run = run_dir if isinstance(run_dir, Run) else Run(run_dir)
+        self.path = self.run.log_path
         self.echo = echo
 
     def __call__(self, message: str) -> None:
-        line = f"{time.strftime('%Y-%m-%d %H:%M:%S')} {message}"
-        with open(self.path, "a") as fh:
-            fh.write(line + "\n")
-        if self.echo:
-            print(line, flush=True)
-
-
-def _truncate_metrics(path: Path, last_iteration: int) -> None:
-    """After a resume, drop metrics lines written after the checkpoint (and a torn last line)."""
-    if not path.exists():
-        return
-    keep = []
-    for line in path.read_text().splitlines():
-        try:
-            if json.loads(line)["iter"] <= last_iteration:
-                keep.append(line)
-        except (ValueError, KeyError, TypeError):
-            continue
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text("".join(k + "\n" for k in keep))
-    os.replace(tmp, path)
+        self.run.log(message, echo=self.echo)
 
 
 def _save_grid(rows, path: Path) -> None:
     """Rows of equal-size 3xHxW tensors -> one PNG, written atomically."""
     from PIL import Image
 
+    from ..workspace import atomic_file
+
     if not rows:
         return
     grid = np.concatenate([np.concatenate([to_uint8(t) for t in row], axis=1) for row in rows], axis=0)
-    tmp = path.with_name(f".{path.name}.tmp.png")
-    Image.fromarray(grid).save(tmp)
-    os.replace(tmp, path)
+    with atomic_file(path, fsync=False) as tmp:
+        Image.fromarray(grid).save(tmp, format="PNG")
 
 
-def _settle_config(run_dir: Path, config: TrainConfig | None, resume: bool) -> TrainConfig:
+def _settle_config(run: Run, config: TrainConfig | None, resume: bool) -> TrainConfig:
     """The run's config: the stored one if the folder has one (a different one is refused), else the given one."""
-    stored_path = run_dir / "config.json"
-    if stored_path.exists():
-        stored = TrainConfig.from_json(stored_path)
+    if run.has_config():
+        stored = run.config()
         if config is not None and config.resolved() != stored:
-            raise UserError(f"Run {run_dir.name} was started with different settings; start a new run instead.")
-        if not resume and (run_dir / "checkpoints" / "latest.pt").exists():
-            raise UserError(f"Run {run_dir.name} already has checkpoints; resume it or choose another run folder.")
+            raise UserError(f"Run {run.id} was started with different settings; start a new run instead.")
+        if not resume and run.latest_checkpoint() is not None:
+            raise UserError(f"Run {run.id} already has checkpoints; resume it or choose another run folder.")
         return stored
     if config is None:
-        raise UserError(f"Run {run_dir.name} has no config.json to resume from.")
+        raise UserError(f"Run {run.id} has no config.json to resume from.")
     return config.resolved()
 
 
@@ -180,19 +140,16 @@ def train(composition_dir, run_dir, config: TrainConfig | None = None,
     continues from its newest readable checkpoint (or starts if it has none). Errors are written to
     status.json as one sentence, then re-raised.
     """
-    run = Path(run_dir)
-    run.mkdir(parents=True, exist_ok=True)
-    for sub in ("samples", "checkpoints"):
-        (run / sub).mkdir(exist_ok=True)
+    run = Run.create(run_dir)
     log = RunLog(run, echo)
     previous_torch = None
     try:
         cfg = _settle_config(run, config, resume)
-        if not (run / "config.json").exists():
-            write_json_atomic(run / "config.json", cfg.to_dict())
+        if not run.has_config():
+            run.write_config(cfg)
         device = pick_device(cfg.device)
         previous_torch = _setup_torch(cfg, device)
-        ckpt_dir = run / "checkpoints"
+        ckpt_dir = run.checkpoints_dir
 
         # Data, then the model, built from the seeded RNGs so a fresh run is a function of the seed.
         _seed_everything(cfg.seed)
@@ -209,12 +166,12 @@ def train(composition_dir, run_dir, config: TrainConfig | None = None,
             state, path, note = ckpt.load_for_resume(ckpt_dir)
         if state is not None:
             if TrainConfig.from_dict(state["config"]) != cfg:  # read through the config type (older key names)
-                raise UserError(f"Checkpoint {path.name} belongs to different settings than run {run.name}.")
+                raise UserError(f"Checkpoint {path.name} belongs to different settings than run {run.id}.")
             model.load_state_dict(state["model_state"])
             it, epoch, index = state["iteration"], state["epoch"], state["index"]
             accum = state["accum"]
             ckpt.set_rng_state(state["rng"])
-            _truncate_metrics(run / "metrics.jsonl", it)
+            run.truncate_losses(it)
             if note:
                 log(note)
             log(f"resumed from {path.name} at iteration {it} (epoch {epoch}, sample {index})")
@@ -225,8 +182,8 @@ def train(composition_dir, run_dir, config: TrainConfig | None = None,
                 if not loaded:
                     raise UserError(f"{cfg.init_from} has no networks compatible with this {cfg.model} model.")
                 log(f"initialised {', '.join(loaded)} from {cfg.init_from}")
-            (run / "metrics.jsonl").write_text("")
-            write_json_atomic(run / "run.json", {
+            run.reset_losses()
+            run.write_info({
                 "composition": str(Path(composition_dir).resolve()), "model": cfg.model,
                 "pairlab_version": __version__, "torch_version": torch.__version__,
                 "python": platform.python_version(), "device": describe(device), "created": time.time(),
@@ -239,7 +196,7 @@ def train(composition_dir, run_dir, config: TrainConfig | None = None,
             log(data.note)
 
         sample_a, sample_b, sample_b_of_a = data.sample_images(cfg.n_samples)
-        status = write_status(run, state="running", progress=it / total, iteration=it, total=total, epoch=epoch,
+        status = run.update_status(state="running", progress=it / total, iteration=it, total=total, epoch=epoch,
                               eta_s=None, its_per_s=None, error="", message=note, device=describe(device))
 
         def save() -> None:
@@ -255,7 +212,7 @@ def train(composition_dir, run_dir, config: TrainConfig | None = None,
 
         def sample() -> None:
             rows = model.sample_rows(sample_a, sample_b, sample_b_of_a)
-            _save_grid(rows, run / "samples" / f"iter_{it:06d}.png")
+            _save_grid(rows, run.sample_path(it))
 
         # The losses of each iteration stay on the device until a log step or a checkpoint reads them back in one
         # transfer (a step never waits for the GPU); they are then summed into ``accum`` as Python floats in
@@ -298,13 +255,12 @@ def train(composition_dir, run_dir, config: TrainConfig | None = None,
                 session_speed = (it - session_it0) / max(now - session_start, 1e-9)
                 line = {"iter": it, "epoch": epoch, "lr": model.lr, "its_per_s": round(speed, 4), "time": now}
                 line.update({k: s / accum["count"] for k, s in accum["sums"].items()})
-                with open(run / "metrics.jsonl", "a") as fh:
-                    fh.write(json.dumps(line) + "\n")
+                run.append_losses(line)
                 accum = {"sums": {}, "count": 0}
                 interval_start, interval_it0 = now, it
                 if not all(np.isfinite(v) for v in line.values()):
                     raise UserError(f"Training diverged at iteration {it} (a loss is not finite); try a lower lr.")
-                status = write_status(run, progress=it / total, iteration=it, epoch=epoch, its_per_s=speed,
+                status = run.update_status(progress=it / total, iteration=it, epoch=epoch, its_per_s=speed,
                                       eta_s=(total - it) / max(session_speed, 1e-9))
                 if progress:
                     progress(dict(status, losses=losses, lr=model.lr))
@@ -318,7 +274,7 @@ def train(composition_dir, run_dir, config: TrainConfig | None = None,
 
         final_state = "stopped" if stopped and it < total else "done"
         log(f"{final_state} at iteration {it}/{total}")
-        status = write_status(run, state=final_state, progress=it / total, iteration=it,
+        status = run.update_status(state=final_state, progress=it / total, iteration=it,
                               eta_s=0 if final_state == "done" else None)
         if progress:
             progress(status)
@@ -328,7 +284,7 @@ def train(composition_dir, run_dir, config: TrainConfig | None = None,
         message = "Training was interrupted." if interrupted else one_sentence(exc)
         try:
             log(f"{'stopped' if interrupted else 'failed'}: {message}")
-            write_status(run, state="stopped" if interrupted else "failed", error=message, eta_s=None)
+            run.update_status(state="stopped" if interrupted else "failed", error=message, eta_s=None)
         except OSError:
             pass
         raise
@@ -344,13 +300,6 @@ def run_id(composition, cfg: TrainConfig, preset: str) -> str:
 
     digest = hashlib.sha1(f"{Path(composition).resolve()}\n{cfg.to_json()}".encode()).hexdigest()[:6]
     return safe_name(f"{Path(composition).name}-{cfg.model}-{preset}-s{cfg.seed}-{digest}")
-
-
-def _format_eta(seconds) -> str:
-    if seconds is None:
-        return "?"
-    seconds = int(seconds)
-    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m" if seconds >= 3600 else f"{seconds // 60}m{seconds % 60:02d}s"
 
 
 def train_command(composition, model: str, preset: str, overrides=(), runs_dir=None, name: str | None = None,
@@ -377,7 +326,7 @@ def train_command(composition, model: str, preset: str, overrides=(), runs_dir=N
             raise UserError(f"init_from {cfg.init_from} is not a file.")
     runs_dir = Path(runs_dir) if runs_dir is not None else sub("runs")
     run_dir = runs_dir / (safe_name(name) if name else run_id(composition, cfg, preset))
-    resume = (run_dir / "config.json").exists()
+    resume = Run(run_dir).has_config()
     print(f"{'resuming' if resume else 'starting'} run {run_dir}", flush=True)
 
     def show(status: dict) -> None:
@@ -385,7 +334,7 @@ def train_command(composition, model: str, preset: str, overrides=(), runs_dir=N
         shown = " ".join(f"{k} {v:.3f}" for k, v in losses.items() if k in ("G", "D", "D_A", "D_B", "G_L1", "L1"))
         speed = status.get("its_per_s")
         print(f"{run_dir.name} iter {status.get('iteration')}/{status.get('total')} "
-              f"({100 * status.get('progress', 0):.0f}%) {speed or 0:.2f} it/s ETA {_format_eta(status.get('eta_s'))}"
+              f"({100 * status.get('progress', 0):.0f}%) {speed or 0:.2f} it/s ETA {format_eta(status.get('eta_s')) or '?'}"
               f"{'  ' + shown if shown else ''}{'  [' + status['state'] + ']' if status.get('state') != 'running' else ''}",
               flush=True)
 

@@ -8,7 +8,9 @@ State lives on disk only, one folder per run under ``$PAIRLAB_HOME/runs/<id>/``:
                   while the queue believes a process is alive
     status.json   queued / running / done / failed / stopped, progress, ETA, one-sentence error (the training
                   loop writes it while it runs; the queue writes it before a start and after a process ended)
-    ...           config.json, metrics.jsonl, samples/, checkpoints/, log.txt from the training loop
+    ...           config.json, losses.jsonl, samples/, checkpoints/, log.txt from the training loop
+
+Every file of a run folder is read and written through ``pairlab.train.run.Run``; this module only schedules.
 
 One OS process per run, ``python -m pairlab.train.worker RUN_DIR``, in its own session (so stopping it ends the
 whole process tree). ``Queue.tick()`` is the scheduler: it notices processes that ended, escalates stops that
@@ -24,7 +26,6 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import json
 import os
 import re
 import shutil
@@ -39,6 +40,8 @@ from pathlib import Path
 
 from .. import workspace
 from ..errors import UserError
+from .run import Run, format_eta  # noqa: F401 (format_eta is re-exported)
+from .run import list_runs as _list_runs
 
 DIED = "The run's process ended unexpectedly; resume continues from the last checkpoint."
 FINAL = ("done", "failed", "stopped")
@@ -62,13 +65,14 @@ def register_foreground(run_dir: Path) -> None:
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     with workspace.exclusive(run_dir.parent / ".queue.lock"):
-        proc = _read_json(run_dir / "proc.json")
+        run = Run(run_dir)
+        proc = run.proc()
         if proc and proc.get("pid") and int(proc["pid"]) != os.getpid() and workspace.owner_alive(
                 int(proc["pid"]), proc.get("start")):
             raise UserError(f"Run {run_dir.name} is already training in another process (pid {proc['pid']}); "
                             f"stop it first.")
         pid = os.getpid()
-        workspace.write_json_atomic(run_dir / "proc.json", {
+        run.write_proc({
             "pid": pid, "start": proc_start_time(pid), "slot": "foreground", "device": "", "foreground": True,
             "started_at": time.time()})
 
@@ -76,10 +80,10 @@ def register_foreground(run_dir: Path) -> None:
 def unregister_foreground(run_dir: Path) -> None:
     run_dir = Path(run_dir)
     with workspace.exclusive(run_dir.parent / ".queue.lock"):
-        proc = _read_json(run_dir / "proc.json")
+        run = Run(run_dir)
+        proc = run.proc()
         if proc and proc.get("pid") == os.getpid():
-            with contextlib.suppress(OSError):
-                (run_dir / "proc.json").unlink()
+            run.remove_proc()
 
 
 def _reap(pid: int) -> None:
@@ -98,14 +102,6 @@ def _signal_group(pid: int, sig: int) -> None:
             os.kill(pid, sig)
         except (ProcessLookupError, PermissionError):
             pass
-
-
-def _read_json(path: Path) -> dict | None:
-    try:
-        data = json.loads(path.read_text())
-        return data if isinstance(data, dict) else None
-    except (OSError, ValueError):
-        return None
 
 
 def _env_int(name: str, default: int) -> int:
@@ -236,15 +232,6 @@ def parse_seeds(text) -> list[int]:
     return seeds
 
 
-def format_eta(seconds) -> str:
-    if seconds is None:
-        return ""
-    seconds = int(max(0, seconds))
-    if seconds >= 3600:
-        return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
-    return f"{seconds // 60}m{seconds % 60:02d}s"
-
-
 def resolve_composition(composition) -> Path:
     """A composition given by name (under the workspace's compositions/) or by path (under an allowed root)."""
     text = str(composition or "").strip()
@@ -315,17 +302,15 @@ class Queue:
 
     @staticmethod
     def _job(folder: Path) -> dict | None:
-        return _read_json(folder / "job.json")
+        return Run(folder).job()
 
     @staticmethod
     def _proc(folder: Path) -> dict | None:
-        return _read_json(folder / "proc.json")
+        return Run(folder).proc()
 
     @staticmethod
     def _status(folder: Path) -> dict:
-        from .loop import read_status
-
-        return read_status(folder)
+        return Run(folder).status()
 
     def _wait_dead(self, proc: dict, timeout: float) -> bool:
         deadline = time.time() + timeout
@@ -412,12 +397,13 @@ class Queue:
         job = dict(job, created=now, queued_at=now, device=None, attempts=0)
         final = self.root / job["id"]
         with workspace.atomic_folder(final) as tmp:
-            workspace.write_json_atomic(tmp / "job.json", job)
-            workspace.write_json_atomic(tmp / "status.json", {
+            run = Run(tmp)
+            run.write_job(job)
+            run.write_status({
                 "state": "queued", "progress": 0.0, "iteration": 0, "total": job["config"]["max_iters"] or 0,
                 "eta_s": None, "error": "", "updated": now})
-            (tmp / "log.txt").write_text(f"{time.strftime('%Y-%m-%d %H:%M:%S')} queued {job['model']} on "
-                                         f"{job['composition_name']} (preset {job['preset']}, seed {job['seed']})\n")
+            run.write_log(f"{time.strftime('%Y-%m-%d %H:%M:%S')} queued {job['model']} on "
+                          f"{job['composition_name']} (preset {job['preset']}, seed {job['seed']})\n")
         return job["id"]
 
     def submit(self, composition, model: str = "cyclegan", preset: str = "cpu-demo-64", overrides=None,
@@ -482,7 +468,7 @@ class Queue:
                         stop_at = proc.get("stop_requested_at")
                         if stop_at and time.time() - stop_at > self.grace_s and not proc.get("killed_at"):
                             _signal_group(int(proc["pid"]), signal.SIGKILL)
-                            workspace.write_json_atomic(folder / "proc.json", dict(proc, killed_at=time.time()))
+                            Run(folder).write_proc(dict(proc, killed_at=time.time()))
                             out["killed"].append(run_id)
                         continue
                     self._ended(folder, proc)
@@ -513,32 +499,29 @@ class Queue:
         return None
 
     def _start(self, folder: Path, job: dict, slot: Slot) -> None:
-        from .loop import write_status
-
-        write_status(folder, state="running", error="", message="starting", eta_s=None)
+        run = Run(folder)
+        run.update_status(state="running", error="", message="starting", eta_s=None)
         env = dict(os.environ)
         env.update(slot.env)
         env["PYTHONPATH"] = str(REPO_ROOT) + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
         env["PAIRLAB_SLOT"] = slot.id
         env["PYTHONUNBUFFERED"] = "1"
-        with open(folder / "log.txt", "a") as log:
-            log.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} queue: starting on {slot.device} (slot {slot.id})\n")
-            log.flush()
+        run.log(f"queue: starting on {slot.device} (slot {slot.id})")
+        with run.open_log() as log:
             child = subprocess.Popen([self.python, "-m", "pairlab.train.worker", str(folder)], cwd=str(REPO_ROOT),
                                      env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                                      start_new_session=True)
         self._children[child.pid] = child
-        workspace.write_json_atomic(folder / "proc.json", {
+        run.write_proc({
             "pid": child.pid, "start": proc_start_time(child.pid), "slot": slot.id, "device": slot.device,
             "started_at": time.time()})
         job = dict(job, device=slot.device, attempts=int(job.get("attempts") or 0) + 1, started_at=time.time())
-        workspace.write_json_atomic(folder / "job.json", job)
+        run.write_job(job)
 
     def _ended(self, folder: Path, proc: dict) -> None:
         """A recorded process is gone: settle the run's state and forget the process."""
-        from .loop import RunLog, write_status
-
-        status = self._status(folder)
+        run = Run(folder)
+        status = run.status()
         state = status.get("state")
         if state not in FINAL:
             if proc.get("stop_requested_at"):
@@ -546,13 +529,12 @@ class Queue:
                 if proc.get("killed_at"):
                     sentence = (f"The run did not stop within {self.grace_s:g} s and was killed; "
                                 f"resume continues from the last checkpoint.")
-                write_status(folder, state="stopped", error="", message=sentence, eta_s=None)
-                RunLog(folder)(f"queue: {sentence}")
+                run.update_status(state="stopped", error="", message=sentence, eta_s=None)
+                run.log(f"queue: {sentence}")
             else:
-                write_status(folder, state="failed", error=DIED, eta_s=None)
-                RunLog(folder)(f"queue: {DIED}")
-        with contextlib.suppress(OSError):
-            (folder / "proc.json").unlink()
+                run.update_status(state="failed", error=DIED, eta_s=None)
+                run.log(f"queue: {DIED}")
+        run.remove_proc()
 
     def reconcile(self) -> dict:
         """On start: compare run states with the processes that really exist (a dead run's process -> failed,
@@ -576,10 +558,9 @@ class Queue:
         After the grace period tick() kills the group (SIGKILL). A queued run that has not started is marked
         'stopped' at once. With wait > 0, waits up to that many seconds for the process to end.
         """
-        from .loop import write_status
-
         with self._locked():
             folder = self.run_dir(run_id)
+            run = Run(folder)
             job = self._job(folder)
             self.tick()  # settle a process that just ended
             proc = self._proc(folder)
@@ -590,16 +571,16 @@ class Queue:
                 if not (proc and proc.get("foreground") and self._alive(proc)):
                     raise UserError(f"Run {run_id} was started from the command line; stop it there with Ctrl+C.")
                 if not proc.get("stop_requested_at"):
-                    workspace.write_json_atomic(folder / "proc.json", dict(proc, stop_requested_at=time.time()))
+                    run.write_proc(dict(proc, stop_requested_at=time.time()))
                 with contextlib.suppress(ProcessLookupError, PermissionError):
                     os.kill(int(proc["pid"]), signal.SIGINT)  # it saves a checkpoint and ends 'stopped'
             elif self._alive(proc):
                 if not proc.get("stop_requested_at"):
                     proc = dict(proc, stop_requested_at=time.time())
-                    workspace.write_json_atomic(folder / "proc.json", proc)
+                    run.write_proc(proc)
                 _signal_group(int(proc["pid"]), signal.SIGTERM)
             elif state == "queued":
-                write_status(folder, state="stopped", message="Stopped before it started.", eta_s=None)
+                run.update_status(state="stopped", message="Stopped before it started.", eta_s=None)
         if wait > 0:
             self.wait(run_id, FINAL, timeout=wait)
         return self.info(run_id)
@@ -613,10 +594,9 @@ class Queue:
         return self._requeue(run_id, ("failed",), "retry")
 
     def _requeue(self, run_id: str, allowed: tuple, verb: str) -> dict:
-        from .loop import RunLog, write_status
-
         with self._locked():
             folder = self.run_dir(run_id)
+            run = Run(folder)
             proc = self._proc(folder)
             if self._alive(proc) and (proc.get("stop_requested_at") or self._status(folder).get("state") in FINAL):
                 self._wait_dead(proc, 15)  # it is saving its last checkpoint and exiting
@@ -629,18 +609,16 @@ class Queue:
                 raise UserError(f"Only a {what} run can be {'resumed' if verb == 'resume' else 'retried'}; "
                                 f"run {run_id} is {state}.")
             job = self._job(folder) or self._adopt(folder)
-            workspace.write_json_atomic(folder / "job.json", dict(job, queued_at=time.time()))
-            write_status(folder, state="queued", error="", message=f"queued ({verb})", eta_s=None)
-            RunLog(folder)(f"queue: {verb} requested")
+            run.write_job(dict(job, queued_at=time.time()))
+            run.update_status(state="queued", error="", message=f"queued ({verb})", eta_s=None)
+            run.log(f"queue: {verb} requested")
         self.tick()
         return self.info(run_id)
 
     def _adopt(self, folder: Path) -> dict:
         """A job.json for a run that `pairlab train` started in the foreground, so the queue can resume it."""
-        from .config import TrainConfig
-
-        cfg = TrainConfig.from_json(folder / "config.json")
-        run = _read_json(folder / "run.json") or {}
+        cfg = Run(folder).config()
+        run = Run(folder).info()
         comp = run.get("composition")
         if not comp:
             raise UserError(f"Run {folder.name} does not say which composition it trained on.")
@@ -686,43 +664,18 @@ class Queue:
         return self._info(self.run_dir(run_id))
 
     def _info(self, folder: Path) -> dict:
-        job = self._job(folder)
-        status = self._status(folder)
-        proc = self._proc(folder)
-        if job is None:  # a foreground run: describe it from its own files
-            cfg = _read_json(folder / "config.json") or {}
-            run = _read_json(folder / "run.json") or {}
-            job = {"composition": run.get("composition", ""), "composition_name": Path(run.get("composition", "")).name,
-                   "model": cfg.get("model", ""), "preset": run.get("preset") or "(command line)", "seed": cfg.get("seed"),
-                   "created": run.get("created") or folder.stat().st_mtime, "device": run.get("device")}
-        state = status.get("state", "queued")
-        if state == "running" and proc and proc.get("stop_requested_at"):
-            state_shown = "stopping"
-        else:
-            state_shown = state
-        total = int(status.get("total") or 0)
-        return {
-            "id": folder.name, "composition": job.get("composition_name") or Path(job.get("composition", "")).name,
-            "composition_path": job.get("composition", ""), "model": job.get("model", ""),
-            "preset": job.get("preset", ""), "seed": job.get("seed"), "state": state, "shown_state": state_shown,
-            "progress": float(status.get("progress") or 0.0), "iteration": int(status.get("iteration") or 0),
-            "total": total, "eta_s": status.get("eta_s") if state == "running" else None,
-            "its_per_s": status.get("its_per_s"), "device": (proc or {}).get("device") or job.get("device") or "",
-            "error": status.get("error") or "", "message": status.get("message") or "",
-            "resumable": state in ("stopped", "failed"), "queued": job is not None and "config" in job,
-            "created": job.get("created") or 0, "pid": (proc or {}).get("pid"), "path": str(folder),
-        }
+        return Run(folder).describe()
 
     def list_runs(self) -> list[dict]:
         """Every run, newest first: id, composition, model, preset, seed, state, progress, iteration/total, ETA,
         device, error."""
         out = []
-        for run_id in self._run_ids():
+        for run in _list_runs(self.root):
             try:
-                out.append(self._info(self.root / run_id))
-            except OSError:
+                out.append(run.describe())
+            except OSError:  # deleted meanwhile
                 continue
-        return sorted(out, key=lambda r: (-(r["created"] or 0), r["id"]))
+        return out
 
     def describe_slots(self) -> str:
         counts: dict[str, int] = {}

@@ -7,7 +7,6 @@ appended to ``RUN_DIR/log.txt``; exit status 0 for done / stopped, 1 for failed,
 """
 from __future__ import annotations
 
-import json
 import os
 import signal
 import sys
@@ -31,24 +30,29 @@ def main(argv=None) -> int:
     signal.signal(signal.SIGTERM, ask_to_stop)
     signal.signal(signal.SIGINT, ask_to_stop)
 
+    from .run import JOB, Run
+
+    run = Run(run_dir)
     try:
-        job = json.loads((run_dir / "job.json").read_text())
+        job = run.job()
+        if job is None:
+            raise ValueError("missing or not a JSON object")
         composition, config = job["composition"], job["config"]
     except (OSError, ValueError, KeyError, TypeError) as exc:
-        print(f"worker: cannot read {run_dir / 'job.json'} ({type(exc).__name__}: {exc})", file=sys.stderr)
+        print(f"worker: cannot read {run_dir / JOB} ({type(exc).__name__}: {exc})", file=sys.stderr)
         return 2
 
     import torch
 
     from ..errors import UserError
     from .config import TrainConfig
-    from .loop import one_sentence, read_status, train, write_status
+    from .loop import one_sentence, train
 
     def settle(exc: BaseException) -> None:
         """Failures before the loop took over (it writes its own) still end as 'failed' with one sentence."""
         try:
-            if read_status(run_dir).get("state") not in ("done", "failed", "stopped"):
-                write_status(run_dir, state="failed", error=one_sentence(exc), eta_s=None)
+            if run.state() not in ("done", "failed", "stopped"):
+                run.update_status(state="failed", error=one_sentence(exc), eta_s=None)
         except OSError:
             pass
 
