@@ -139,28 +139,33 @@ def _temp_is_stale(item: Path) -> bool:
     return time.time() - newest > STALE_UNOWNED_S
 
 
+class FolderTaken(UserError):
+    """``atomic_folder``: another process made the final folder while this one wrote its temporary one."""
+
+
 @contextmanager
-def atomic_folder(final: Path):
+def atomic_folder(final: Path, exist_ok: bool = False):
     """Yield a temporary sibling folder; rename it to ``final`` on success, delete it on failure.
 
     The temporary folder carries this process's identity (see ``owner_tag``), so another process's clean-up
     leaves it alone while this one runs. If another process made ``final`` meanwhile, nothing is replaced and
-    the build is refused with one sentence."""
+    the build is refused with one sentence (``FolderTaken``). With ``exist_ok`` an existing ``final`` is no
+    refusal when the block starts (a stale cache the block removes before it ends)."""
     final = Path(final)
-    if final.exists():
+    if final.exists() and not exist_ok:
         raise UserError(f"{final.name} already exists; choose another name or delete it first.")
     final.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{final.name[:100]}{owner_tag()}", dir=final.parent))
     try:
         yield tmp
         if final.exists():
-            raise UserError(f"{final.name} was made by another process meanwhile; choose another name or delete it first.")
+            raise FolderTaken(f"{final.name} was made by another process meanwhile; choose another name or delete it first.")
         try:
             os.rename(tmp, final)
         except OSError:
             if final.exists():
-                raise UserError(f"{final.name} was made by another process meanwhile; choose another name or delete "
-                                f"it first.")
+                raise FolderTaken(f"{final.name} was made by another process meanwhile; choose another name or delete "
+                                  f"it first.")
             raise
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -165,7 +165,7 @@ def test_evaluate_runs_writes_metrics_and_keeps_going(lab_ws):
     entry = data["directions"]["AtoB"]
     assert entry["checkpoint"]["sha1"] == good[0]["checkpoint"]["sha1"]
     assert set(entry["metrics"]) >= {"gt_mse", "infosim"} and "lpips" in entry["unavailable"]
-    per_image = json.loads((lab_ws["runs"][0] / "metrics_per_image.json").read_text())["AtoB"]
+    per_image = json.loads((lab_ws["runs"][0] / "scores_per_image.json").read_text())["AtoB"]
     assert len(per_image["values"]["gt_mse"]) == len(per_image["names"]) == good[0]["n_test"]
     assert np.mean(per_image["values"]["gt_mse"]) == pytest.approx(entry["metrics"]["gt_mse"]["mean"])
     table = format_table(results)

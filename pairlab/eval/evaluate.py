@@ -1,4 +1,4 @@
-"""Evaluate runs: translate (cached), compute every available metric, write ``metrics.json`` per run, make tables.
+"""Evaluate runs: translate (cached), compute every available metric, write each run's scores, make tables.
 
 ``evaluate_runs(run_dirs, metrics=None, ...)`` returns one result dict per (run, direction):
 
@@ -12,8 +12,9 @@
 A run that cannot be evaluated (no checkpoints, a corrupt checkpoint, a vanished composition, a different image size
 or task from the rest of the comparison) gets ``ok: False`` and its sentence; the others are still evaluated.
 
-``metrics.json`` in the run folder holds, per direction, the checkpoint evaluated and each metric's summary (and the
-unavailable metrics with their reasons); ``metrics_per_image.json`` holds the per-image values behind them.
+The run's scores (``Run.scores``: ``scores.json`` in the run folder; an older ``metrics.json`` is still read) hold,
+per direction, the checkpoint evaluated and each metric's summary (and the unavailable metrics with their reasons);
+``Run.per_image_scores`` (``scores_per_image.json``) holds the per-image values behind them.
 Evaluating again with the same checkpoint merges new metrics into the file; a new checkpoint replaces it.
 
 The input-unchanged baseline: ``identity_baselines(results)`` (or ``evaluate_runs(..., baseline=True)``, which
@@ -32,14 +33,12 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import workspace
 from ..errors import UserError
 from . import stats
 from .metrics import EvalContext, get_metrics
+from ..train.run import Run
 from .outputs import OutputSet, resolve_run, run_composition, run_config, translate_test_set
 
-METRICS_FILE = "metrics.json"
-PER_IMAGE_FILE = "metrics_per_image.json"
 # Config fields that do not change what a run learns (ignored when grouping runs that differ only by seed).
 MACHINERY = {"seed", "device", "threads", "deterministic", "save_every", "keep_last", "keep_every", "sample_every",
              "log_every", "n_samples"}
@@ -309,11 +308,8 @@ def baseline_note(results: list[dict]) -> str:
 
 
 def _write_metrics(run_dir: Path, row: dict, outputs: OutputSet, per_image: dict) -> None:
-    path = run_dir / METRICS_FILE
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, ValueError):
-        data = {}
+    run = Run(run_dir)
+    data = run.scores() or {}
     entry = {k: row[k] for k in ("direction", "checkpoint", "image_size", "n_test", "n_truth", "metrics",
                                   "unavailable", "info", "outputs")}
     entry["evaluated"] = time.time()
@@ -329,28 +325,21 @@ def _write_metrics(run_dir: Path, row: dict, outputs: OutputSet, per_image: dict
     directions[row["direction"]] = entry
     data = {"format": "pairlab-metrics-1", "run": run_dir.name, "composition": row.get("composition"),
             "model": row.get("model"), "seed": row.get("seed"), "alpha": row.get("alpha"), "directions": directions}
-    workspace.write_json_atomic(path, data)
+    run.write_scores(data)
     # per-image values
-    pi_path = run_dir / PER_IMAGE_FILE
-    try:
-        pdata = json.loads(pi_path.read_text())
-    except (OSError, ValueError):
-        pdata = {}
+    pdata = run.per_image_scores() or {}
     pentry = {"checkpoint": row["checkpoint"]["sha1"], "names": [it.name for it in outputs.items], "values": per_image}
     old = pdata.get(row["direction"])
     if old and old.get("checkpoint") == pentry["checkpoint"] and old.get("names") == pentry["names"]:
         pentry["values"] = dict(old.get("values", {}), **per_image)
     pdata = {dr: e for dr, e in pdata.items() if isinstance(e, dict) and e.get("checkpoint") == pentry["checkpoint"]}
     pdata[row["direction"]] = pentry
-    workspace.write_json_atomic(pi_path, pdata)
+    run.write_per_image_scores(pdata)
 
 
 def read_metrics(run_dir) -> dict | None:
-    """A run's metrics.json, or None when it has not been evaluated."""
-    try:
-        return json.loads((Path(run_dir) / METRICS_FILE).read_text())
-    except (OSError, ValueError):
-        return None
+    """A run's evaluation scores (``Run.scores``), or None when it has not been evaluated."""
+    return Run(run_dir).scores()
 
 
 # ================================================================================ seeds

@@ -17,9 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import shutil
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,6 +28,7 @@ from PIL import Image
 from .. import workspace
 from ..errors import BadImage, UserError
 from ..models.spec import get_spec
+from ..train.run import Run, open_run
 
 DIRECTIONS = ("AtoB", "BtoA")
 FORMAT = "pairlab-outputs-1"
@@ -39,41 +38,15 @@ _SHA_MEMO: dict[tuple, str] = {}
 # ================================================================================ finding runs and checkpoints
 def resolve_run(run) -> Path:
     """A run folder from a path or a run id under the workspace's runs/."""
-    path = Path(run).expanduser()
-    if not path.is_dir():
-        candidate = workspace.sub("runs") / str(run)
-        if candidate.is_dir():
-            path = candidate
-        else:
-            raise UserError(f"There is no run folder {run} (neither a path nor a run id under {workspace.sub('runs')}).")
-    if not (path / "config.json").exists():
-        raise UserError(f"{path.name} is not a run folder (it has no config.json).")
-    return path.resolve()
+    found = open_run(run)
+    if not found.has_config():
+        raise UserError(f"{found.id} is not a run folder (it has no config.json).")
+    return found.path.resolve()
 
 
 def checkpoint_path(run_dir: Path, checkpoint="latest") -> Path:
     """The checkpoint file: 'latest', an iteration number, 'iter_000200', a file name in checkpoints/ or a path."""
-    run_dir = Path(run_dir)
-    folder = run_dir / "checkpoints"
-    name = str(checkpoint if checkpoint not in (None, "") else "latest").strip()
-    if name == "latest":
-        path = folder / "latest.pt"
-        if not path.exists():
-            if not folder.is_dir() or not any(folder.glob("*.pt")):
-                raise UserError(f"Run {run_dir.name} has no checkpoints yet; evaluate it after it saves one.")
-            raise UserError(f"Run {run_dir.name} has no latest.pt; name one of its checkpoints with --checkpoint.")
-        return path
-    if name.isdigit():
-        path = folder / f"iter_{int(name):06d}.pt"
-    elif Path(name).is_absolute() or os.sep in name:
-        path = Path(name)
-    else:
-        path = folder / (name if name.endswith(".pt") else f"{name}.pt")
-    if not path.is_file():
-        have = sorted(p.name for p in folder.glob("*.pt")) if folder.is_dir() else []
-        listed = ", ".join(have[:6]) if have else "none"
-        raise UserError(f"Run {run_dir.name} has no checkpoint {path.name} (it has: {listed}).")
-    return path
+    return Run(run_dir).checkpoint(checkpoint)
 
 
 def file_sha1(path: Path) -> str:
@@ -94,9 +67,8 @@ def run_composition(run_dir: Path) -> Path:
     """The composition a run was trained on (run.json), or a one-sentence error when it moved or vanished."""
     run_dir = Path(run_dir)
     try:
-        info = json.loads((run_dir / "run.json").read_text())
-        recorded = Path(info["composition"])
-    except (OSError, ValueError, KeyError, TypeError):
+        recorded = Path(Run(run_dir).info()["composition"])
+    except (KeyError, TypeError):
         raise UserError(f"Run {run_dir.name} has no readable run.json, so its composition is unknown.")
     if recorded.is_dir():
         return recorded
@@ -109,10 +81,10 @@ def run_composition(run_dir: Path) -> Path:
 
 
 def run_config(run_dir: Path) -> dict:
-    try:
-        return json.loads((Path(run_dir) / "config.json").read_text())
-    except (OSError, ValueError):
+    cfg = Run(run_dir).config_dict()
+    if cfg is None:
         raise UserError(f"Run {Path(run_dir).name} has no readable config.json.")
+    return cfg
 
 
 # ================================================================================ the output set
@@ -348,45 +320,34 @@ def translate_test_set(run_dir, checkpoint="latest", direction: str = "AtoB", pr
     dev = model.device
     bs = _batch_size(size, model_name, dev)
     _clean_old_temps(root)
-    tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{final.name}-", dir=root))
     start = time.time()
     try:
-        entries = []
-        for lo in range(0, len(test), bs):
-            chunk = test[lo:lo + bs]
-            x = torch.stack([to_tensor(load_at_size(inp, size)) for _, inp, _ in chunk])
-            with torch.no_grad():
-                y = model.translate(x.to(dev), direction).float().cpu()
-            for (name, inp, truth), out in zip(chunk, y):
-                out_name = f"{Path(name).stem}.png"
-                Image.fromarray(to_uint8(out)).save(tmp / out_name)
-                entries.append({"name": name, "input": str(inp.relative_to(comp_root)), "output": out_name,
-                                "truth": str(truth.relative_to(comp_root)) if truth else None})
-            progress(min(lo + bs, len(test)) / len(test), f"Translated {min(lo + bs, len(test))}/{len(test)} test images")
-        seconds = time.time() - start
-        meta = {
-            "format": FORMAT, "direction": direction, "image_size": size, "model": model_name,
-            "checkpoint": {"file": ckpt_file.name, "sha1": sha, "iteration": int(info["iteration"])},
-            "run": str(run_dir), "composition": str(comp_root), "test_signature": signature,
-            "device": describe(dev), "seconds": round(seconds, 3), "created": time.time(), "items": entries,
-        }
-        workspace.write_json_atomic(tmp / "outputs.json", meta)
-        if final.exists():  # a stale cache (another test set): set it aside, then replace
-            old = root / f".tmp-old-{final.name}-{os.getpid()}"
-            try:
-                os.replace(final, old)
-                shutil.rmtree(old, ignore_errors=True)
-            except OSError:
-                pass
-        try:
-            os.replace(tmp, final)
-        except OSError:  # another process finished the same outputs first: use theirs
-            shutil.rmtree(tmp, ignore_errors=True)
-            other = _read_cache(final)
-            if other is None:
-                raise UserError(f"Could not write the outputs cache {final}.")
-            return _from_json(final, other, comp_root, run_dir, reused=True)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+        with workspace.atomic_folder(final, exist_ok=True) as tmp:
+            entries = []
+            for lo in range(0, len(test), bs):
+                chunk = test[lo:lo + bs]
+                x = torch.stack([to_tensor(load_at_size(inp, size)) for _, inp, _ in chunk])
+                with torch.no_grad():
+                    y = model.translate(x.to(dev), direction).float().cpu()
+                for (name, inp, truth), out in zip(chunk, y):
+                    out_name = f"{Path(name).stem}.png"
+                    Image.fromarray(to_uint8(out)).save(tmp / out_name)
+                    entries.append({"name": name, "input": str(inp.relative_to(comp_root)), "output": out_name,
+                                    "truth": str(truth.relative_to(comp_root)) if truth else None})
+                progress(min(lo + bs, len(test)) / len(test), f"Translated {min(lo + bs, len(test))}/{len(test)} test images")
+            seconds = time.time() - start
+            meta = {
+                "format": FORMAT, "direction": direction, "image_size": size, "model": model_name,
+                "checkpoint": {"file": ckpt_file.name, "sha1": sha, "iteration": int(info["iteration"])},
+                "run": str(run_dir), "composition": str(comp_root), "test_signature": signature,
+                "device": describe(dev), "seconds": round(seconds, 3), "created": time.time(), "items": entries,
+            }
+            workspace.write_json_atomic(tmp / "outputs.json", meta)
+            if final.exists():  # a stale cache (another test set): set it aside, then replace
+                workspace.remove_folder(final)
+    except workspace.FolderTaken:  # another process finished the same outputs first: use theirs
+        other = _read_cache(final)
+        if other is None:
+            raise UserError(f"Could not write the outputs cache {final}.")
+        return _from_json(final, other, comp_root, run_dir, reused=True)
     return _from_json(final, meta, comp_root, run_dir, reused=False)
