@@ -18,7 +18,7 @@ from .. import workspace
 from ..data.compose import list_compositions
 from ..errors import UserError
 from ..eval import feature_plot, features
-from ..train.queue import default_queue
+from ..train.run import finished_runs
 from .common import friendly, progress_adapter, reopen_quietly
 
 ENCODER_CHOICES = [("attribute classifier (penultimate layer)", "attribute"), ("identity encoder", "identity")]
@@ -33,7 +33,7 @@ def composition_choices() -> list[tuple[str, str]]:
 
 
 def run_choices() -> list[tuple[str, str]]:
-    runs = [r for r in default_queue().list_runs() if r["state"] == "done"]
+    runs = [r.describe() for r in finished_runs()]
     return [(f"{r['id']} ({r['model']}, {r['composition']})", r["id"]) for r in runs]
 
 

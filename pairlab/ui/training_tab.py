@@ -6,8 +6,6 @@ page reload (or an app restart) loses nothing.
 from __future__ import annotations
 
 import html
-import json
-from pathlib import Path
 
 import gradio as gr
 import plotly.graph_objects as go
@@ -17,7 +15,8 @@ from ..data import compose as compose_mod
 from ..errors import UserError
 from ..models.spec import get_spec
 from ..train.config import MODEL_NAMES, PRESETS, TrainConfig, load_preset
-from ..train.queue import default_queue, format_eta
+from ..train.queue import default_queue
+from ..train.run import Run, format_eta
 from .common import friendly
 
 HEADERS = ["run", "composition", "model", "preset", "seed", "state", "progress", "ETA", "error"]
@@ -86,18 +85,9 @@ def progress_html(info: dict | None) -> str:
             f"<div id='tr-progress-text' style='margin-top:4px'>{text}</div>{extra}")
 
 
-def read_metrics(run_dir: Path) -> list[dict]:
-    out = []
-    try:
-        lines = (Path(run_dir) / "metrics.jsonl").read_text().splitlines()
-    except OSError:
-        return out
-    for line in lines:
-        try:
-            out.append(json.loads(line))
-        except ValueError:
-            continue  # a line being written
-    return out
+def read_metrics(run_dir) -> list[dict]:
+    """The run's training losses, one dict per logged iteration (``Run.losses``)."""
+    return Run(run_dir).losses()
 
 
 def loss_figure(metrics: list[dict], title: str = "") -> go.Figure:
@@ -124,30 +114,13 @@ def loss_figure(metrics: list[dict], title: str = "") -> go.Figure:
     return fig
 
 
-def latest_sample(run_dir: Path) -> str | None:
-    samples = sorted((Path(run_dir) / "samples").glob("iter_*.png"))
-    return str(samples[-1]) if samples else None
+def latest_sample(run_dir) -> str | None:
+    latest = Run(run_dir).latest_sample()
+    return str(latest) if latest else None
 
 
-def log_tail(run_dir: Path, lines: int = 10) -> str:
-    path = Path(run_dir) / "log.txt"
-    try:
-        with open(path, "rb") as fh:
-            fh.seek(0, 2)
-            size = fh.tell()
-            fh.seek(max(0, size - 16384))
-            text = fh.read().decode("utf-8", "replace")
-    except OSError:
-        return ""
-    return "\n".join(text.splitlines()[-lines:])
-
-
-def _file_sig(path: Path):
-    try:
-        st = path.stat()
-        return (st.st_size, st.st_mtime_ns)
-    except OSError:
-        return None
+def log_tail(run_dir, lines: int = 10) -> str:
+    return Run(run_dir).log_tail(lines)
 
 
 def default_selection(runs: list[dict]) -> str | None:
@@ -197,7 +170,7 @@ def build_tab():
                 log = gr.Textbox(label="Log (last lines of log.txt)", lines=10, max_lines=10, interactive=False,
                                  autoscroll=True, elem_id="tr-log")
         with gr.Row(equal_height=True):
-            curves = gr.Plot(label="Loss curves (metrics.jsonl)", elem_id="tr-curves", scale=3)
+            curves = gr.Plot(label="Loss curves (losses.jsonl)", elem_id="tr-curves", scale=3)
             sample = gr.Image(label="Latest samples: input | translated | reconstructed (or ground truth)",
                               type="filepath", interactive=False, elem_id="tr-sample", height=400, scale=2)
         sig = gr.State({})
@@ -215,9 +188,9 @@ def build_tab():
                 info = q.info(run_id)
             except UserError:
                 return progress_html(None), loss_figure([]), None, "", {"run": None}
-            folder = Path(info["path"])
-            new = {"run": run_id, "metrics": _file_sig(folder / "metrics.jsonl"), "sample": latest_sample(folder),
-                   "log": _file_sig(folder / "log.txt"),
+            folder = Run(info["path"])
+            new = {"run": run_id, "metrics": folder.losses_signature(), "sample": latest_sample(folder),
+                   "log": folder.log_signature(),
                    "progress": [info[k] for k in ("shown_state", "iteration", "total", "eta_s", "error", "device")]}
             same = (not force) and old_sig.get("run") == run_id
             bar = gr.skip() if same and old_sig.get("progress") == new["progress"] else progress_html(info)
