@@ -176,7 +176,7 @@ def _composition(source, shipped: ShippedCheckpoint, progress=None) -> tuple[Pat
 
 def install_run(shipped: ShippedCheckpoint, comp: Path, runs_root: Path | None = None) -> Path:
     """A finished run folder made from a shipped checkpoint (config, status, curves, sample, latest.pt)."""
-    from ..train.loop import write_json_atomic
+    write_json_atomic = workspace.write_json_atomic
 
     runs_root = runs_root or workspace.sub("runs")
     m = shipped.manifest
