@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -180,17 +179,9 @@ def _read_cache(cache_file: Path | None) -> dict:
 def _write_cache(cache_file: Path, entries: dict) -> None:
     cache_file = Path(cache_file)
     cache_file.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=cache_file.name + ".", suffix=".tmp", dir=cache_file.parent)
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump({"version": CACHE_VERSION, "entries": entries}, f, indent=0, sort_keys=True)
-        os.replace(tmp, cache_file)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    from ..workspace import write_json_atomic
+
+    write_json_atomic(cache_file, {"version": CACHE_VERSION, "entries": entries}, indent=0, sort_keys=True)
 
 
 def _file_size(path: Path) -> int:

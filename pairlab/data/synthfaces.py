@@ -29,9 +29,6 @@ from __future__ import annotations
 import io
 import json
 import math
-import os
-import secrets
-import shutil
 import statistics
 import time
 from functools import lru_cache
@@ -1285,45 +1282,43 @@ def generate(out_dir, count: int = 1000, size: int = 128, seed: int = 0,
     report(0.0, "Planning identities")
     identities, owners, states, partition = _plan(count, seed)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out_dir.parent / f".tmp-{out_dir.name}-{secrets.token_hex(4)}"
+    from ..workspace import FolderTaken, atomic_folder
+
     try:
-        (tmp / celeba.IMAGE_DIR).mkdir(parents=True)
-        (tmp / TRUTH_DIR).mkdir()
-        attr_rows, lm_rows, part_rows, id_rows, truth_rows = [], [], [], [], []
-        step = max(1, count // 50)
-        for i, (owner, state) in enumerate(zip(owners, states)):
-            name = f"{i + 1:06d}.jpg"
-            stem = name[:-4]
-            out = render_with_truth(identities[owner], state, size)
-            save_image(out["image"], tmp / celeba.IMAGE_DIR / name, quality=JPEG_QUALITY)
-            truth = {}
-            for attr in celeba.TRUTH_ATTRIBUTES:
-                rel = f"{TRUTH_DIR}/{stem}_{attr}.jpg"
-                save_image(out[attr], tmp / rel, quality=JPEG_QUALITY)
-                truth[attr] = rel
-            attr_rows.append((name, face_attributes(identities[owner], state)))
-            lm_rows.append((name, out["landmarks"]))
-            part_rows.append((name, int(partition[owner])))
-            id_rows.append((name, owner + 1))
-            truth_rows.append((name, truth))
-            if (i + 1) % step == 0 or i + 1 == count:
-                report(0.97 * (i + 1) / count, f"Rendered {i + 1} of {count} faces")
-        report(0.98, "Writing the label files")
-        celeba.write_attr_file(tmp / celeba.ATTR_FILE, attr_rows)
-        celeba.write_landmark_file(tmp / celeba.LANDMARK_FILE, lm_rows)
-        celeba.write_pairs_file(tmp / celeba.PARTITION_FILE, part_rows)
-        celeba.write_pairs_file(tmp / celeba.IDENTITY_FILE, id_rows)
-        celeba.write_truth_file(tmp / celeba.TRUTH_FILE, truth_rows)
-        summary = _summary(count, size, seed, identities, attr_rows, part_rows)
-        meta = {"generator": GENERATOR, "version": VERSION, "count": count, "size": size, "seed": seed,
-                "summary": summary}
-        (tmp / META_FILE).write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
-        if out_dir.exists():
-            raise UserError(f"The folder {out_dir} appeared while SynthFaces was being generated; nothing was written.")
-        os.replace(tmp, out_dir)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+        with atomic_folder(out_dir) as tmp:
+            (tmp / celeba.IMAGE_DIR).mkdir(parents=True)
+            (tmp / TRUTH_DIR).mkdir()
+            attr_rows, lm_rows, part_rows, id_rows, truth_rows = [], [], [], [], []
+            step = max(1, count // 50)
+            for i, (owner, state) in enumerate(zip(owners, states)):
+                name = f"{i + 1:06d}.jpg"
+                stem = name[:-4]
+                out = render_with_truth(identities[owner], state, size)
+                save_image(out["image"], tmp / celeba.IMAGE_DIR / name, quality=JPEG_QUALITY)
+                truth = {}
+                for attr in celeba.TRUTH_ATTRIBUTES:
+                    rel = f"{TRUTH_DIR}/{stem}_{attr}.jpg"
+                    save_image(out[attr], tmp / rel, quality=JPEG_QUALITY)
+                    truth[attr] = rel
+                attr_rows.append((name, face_attributes(identities[owner], state)))
+                lm_rows.append((name, out["landmarks"]))
+                part_rows.append((name, int(partition[owner])))
+                id_rows.append((name, owner + 1))
+                truth_rows.append((name, truth))
+                if (i + 1) % step == 0 or i + 1 == count:
+                    report(0.97 * (i + 1) / count, f"Rendered {i + 1} of {count} faces")
+            report(0.98, "Writing the label files")
+            celeba.write_attr_file(tmp / celeba.ATTR_FILE, attr_rows)
+            celeba.write_landmark_file(tmp / celeba.LANDMARK_FILE, lm_rows)
+            celeba.write_pairs_file(tmp / celeba.PARTITION_FILE, part_rows)
+            celeba.write_pairs_file(tmp / celeba.IDENTITY_FILE, id_rows)
+            celeba.write_truth_file(tmp / celeba.TRUTH_FILE, truth_rows)
+            summary = _summary(count, size, seed, identities, attr_rows, part_rows)
+            meta = {"generator": GENERATOR, "version": VERSION, "count": count, "size": size, "seed": seed,
+                    "summary": summary}
+            (tmp / META_FILE).write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
+    except FolderTaken:
+        raise UserError(f"The folder {out_dir} appeared while SynthFaces was being generated; nothing was written.")
     seconds = time.perf_counter() - t0
     report(1.0, f"Generated {count} faces")
     return dict(summary, seconds=round(seconds, 3), path=str(out_dir))

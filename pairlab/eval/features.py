@@ -28,8 +28,6 @@ ellipse gets one sentence in ``space.problems``; the rest of the plot still show
 from __future__ import annotations
 
 import math
-import os
-import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -236,14 +234,10 @@ def _sha(path: Path) -> str:
 
 
 def _save_npz(path: Path, **arrays) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".tmp-{path.stem}-", suffix=".npz", dir=path.parent)
-    os.close(fd)
-    try:
+    from ..workspace import atomic_file
+
+    with atomic_file(path) as tmp:  # the temporary name ends in .npz, so np.savez writes exactly there
         np.savez(tmp, **arrays)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _load_npz(path: Path) -> dict | None:

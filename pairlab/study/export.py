@@ -18,7 +18,6 @@ import csv
 import datetime as dt
 import json
 import math
-import os
 from pathlib import Path
 
 from .plan import SOURCE_ID, load_plan
@@ -49,13 +48,13 @@ def _num(x, digits=4):
 
 
 def _write_csv(path: Path, header: list[str], rows) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "w", newline="") as fh:
+    from ..workspace import atomic_file
+
+    with atomic_file(path) as tmp, open(tmp, "w", newline="") as fh:
         w = csv.writer(fh)
         w.writerow(header)
         for r in rows:
             w.writerow([_num(r.get(h)) for h in header] if isinstance(r, dict) else [_num(v) for v in r])
-    os.replace(tmp, path)
 
 
 def _tex(text: str) -> str:
