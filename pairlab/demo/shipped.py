@@ -380,7 +380,9 @@ def build(out_root: Path | None = None, specs=SPECS, max_iters: int | None = Non
         folder = out_root / spec.name
         folder.mkdir(parents=True, exist_ok=True)
         info = export_generator(train_dir, folder / "model.pt")
-        shutil.copyfile(train_dir / "metrics.jsonl", folder / "curves.jsonl")
+        from ..train.run import Run
+
+        shutil.copyfile(Run(train_dir).losses_path, folder / "curves.jsonl")  # losses.jsonl (metrics.jsonl before)
         grids = sorted((train_dir / "samples").glob("iter_*.png"))
         if grids:
             shutil.copyfile(grids[-1], folder / "sample.png")
