@@ -380,12 +380,9 @@ def test_export_writes_tables(tmp_path, studies):
 
 
 # ------------------------------------------------------------------------------------------ sources and access
-def test_candidates_from_runs_uses_the_eval_cache_or_says_it_is_missing(tmp_path, monkeypatch):
+def test_candidates_from_runs_uses_the_eval_cache(tmp_path, monkeypatch):
     from pairlab.study import sources
 
-    monkeypatch.setitem(sys.modules, "pairlab.eval.outputs", None)   # "not available yet"
-    with pytest.raises(UserError, match="evaluation cache is not available yet"):
-        sources.candidates_from_runs([tmp_path / "r1", tmp_path / "r2"])
     inputs = make_inputs(tmp_path / "imgs", n=3, size=32, n_cands=2)
     calls = []
 

@@ -25,11 +25,12 @@ from collections import Counter
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image, ImageDraw
 
 from ..errors import UserError
 from ..models.spec import find_spec
-from .evaluate import _check_comparable, _describe_run, aggregate_seeds, is_baseline, metrics_table
+from .drawing import load_font
+from .evaluate import aggregate_seeds, check_comparable, describe_run, is_baseline, metrics_table
 from .outputs import checkpoint_path, translate_test_set
 
 AUGMENTATION_ORDER = {"none": 0, "natural": 1, "pseudo-unpaired": 2, "pseudo-paired": 3}
@@ -45,16 +46,16 @@ VIEWS = {
 
 # ================================================================================ describing and ordering runs
 def describe_runs(run_dirs) -> list[dict]:
-    """``_describe_run`` of each run plus its checkpoint check; a run that cannot be used gets ``error``."""
+    """``evaluate.describe_run`` of each run plus its checkpoint check; a run that cannot be used gets ``error``."""
     out = []
     for run in run_dirs:
         try:
-            d = _describe_run(run)
+            d = describe_run(run)
             checkpoint_path(Path(d["run"]))  # a run without checkpoints says so here, before any work
         except UserError as exc:
             d = {"run": str(run), "name": Path(str(run)).name, "error": str(exc)}
         out.append(d)
-    problems = _check_comparable(out)
+    problems = check_comparable(out)
     for d in out:
         if d["run"] in problems:
             d["error"] = problems[d["run"]]
@@ -168,18 +169,6 @@ def clean_error(name: str, message: str) -> str:
 
 
 # ================================================================================ the image grid
-def _font(size: int):
-    for name in ("DejaVuSans.ttf", "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"):
-        try:
-            return ImageFont.truetype(name, size)
-        except OSError:
-            continue
-    try:
-        return ImageFont.load_default(size=size)
-    except TypeError:  # Pillow < 10.1 has one fixed-size default font
-        return ImageFont.load_default()
-
-
 def _wrap(draw, text: str, font, width: int) -> list[str]:
     words, lines, line = text.split(), [], ""
     for w in words:
@@ -217,7 +206,7 @@ def compose_grid(columns: list[str], cells: list[list[np.ndarray | None]], cell:
                  row_labels: list[str] | None = None, masks: list[np.ndarray | None] | None = None) -> Image.Image:
     """One PNG: a header row with the column names, then one row of images per sample (None leaves a grey cell).
     ``masks``: one region mask (H, W) or None per row, outlined in ``OUTLINE_COLOR`` on every image of its row."""
-    pad, font = 4, _font(max(10, cell // 10))
+    pad, font = 4, load_font(max(10, cell // 10))
     probe = ImageDraw.Draw(Image.new("RGB", (1, 1)))
     wrapped = [_wrap(probe, c, font, cell - 2) for c in columns]
     line_h = int(font.size * 1.25) if hasattr(font, "size") else 12

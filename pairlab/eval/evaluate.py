@@ -54,7 +54,7 @@ def _directions(direction) -> list[str]:
     raise UserError(f"Direction must be AtoB, BtoA or both, got {direction!r}.")
 
 
-def _describe_run(run) -> dict:
+def describe_run(run) -> dict:
     """What a run is (for grouping and checks) without translating; raises UserError with one sentence."""
     run_dir = resolve_run(run)
     cfg = run_config(run_dir)
@@ -118,7 +118,7 @@ def evaluate_output_set(outputs: OutputSet, metrics=None, progress=None, device:
     return result
 
 
-def _check_comparable(described: list[dict]) -> dict[str, str]:
+def check_comparable(described: list[dict]) -> dict[str, str]:
     """Runs whose image size or task differs from the comparison's majority: {run: one sentence}."""
     ok = [d for d in described if "error" not in d]
     if len(ok) < 2:
@@ -157,10 +157,10 @@ def evaluate_runs(run_dirs, metrics=None, progress=None, checkpoint="latest", di
     described = []
     for run in run_dirs:
         try:
-            described.append(_describe_run(run))
+            described.append(describe_run(run))
         except UserError as exc:
             described.append({"run": str(run), "name": Path(str(run)).name, "error": str(exc)})
-    problems = _check_comparable(described)
+    problems = check_comparable(described)
     results = []
     jobs = [(d, dr) for d in described for dr in directions]
     for j, (d, dr) in enumerate(jobs):

@@ -15,7 +15,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from .. import workspace
-from .compare import _font
+from .drawing import load_font
 from .features import PANEL_TITLES, PANELS, THUMB, FeatureSpace, Group, group_stats
 
 
@@ -153,7 +153,7 @@ def render_png(space: FeatureSpace, path: Path, width: int = 1500, height: int =
     W, H, s = width * scale, height * scale, scale
     img = Image.new("RGBA", (W, H), (255, 255, 255, 255))
     draw = ImageDraw.Draw(img)
-    f_title, f_axis, f_tick = _font(15 * s), _font(13 * s), _font(11 * s)
+    f_title, f_axis, f_tick = load_font(15 * s), load_font(13 * s), load_font(11 * s)
     # one range for both panels (they share axes), covering points and ellipses
     xs = [g.xy[g.shown if g.shown is not None else slice(None)] for g in space.groups if g.n]
     xs += [g.ellipse.points() for g in space.groups if g.ellipse is not None]

@@ -366,13 +366,13 @@ def _manifest_size(manifest: dict) -> int:
 
 def _describe_runs(runs, checkpoint: str):
     """[(run description dict or None, problem sentence or None)] per run, in order."""
-    from .evaluate import _describe_run
+    from .evaluate import describe_run
     from .outputs import checkpoint_path
 
     out = []
     for run in runs:
         try:
-            d = _describe_run(run)
+            d = describe_run(run)
             checkpoint_path(Path(d["run"]), checkpoint)
             out.append((d, None))
         except UserError as exc:

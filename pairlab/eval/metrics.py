@@ -408,17 +408,6 @@ def _gt_diff(ctx: EvalContext) -> np.ndarray:
     return ctx.memo("gt_diff", diff)
 
 
-def mse(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Per-image MSE of uint8 images in [0, 1] scale."""
-    d = a.astype(np.float64) / 255.0 - b.astype(np.float64) / 255.0
-    return (d ** 2).reshape(len(d), -1).mean(1)
-
-
-def l1(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    d = a.astype(np.float64) / 255.0 - b.astype(np.float64) / 255.0
-    return np.abs(d).reshape(len(d), -1).mean(1)
-
-
 def pixel_accuracy(a: np.ndarray, b: np.ndarray, threshold: int = PIXEL_THRESHOLD) -> np.ndarray:
     """Per-image share of pixels whose largest channel difference is below ``threshold`` (of 255)."""
     d = np.abs(a.astype(np.int16) - b.astype(np.int16)).max(-1)

@@ -6,7 +6,6 @@ Both return a ``StudyInputs`` for ``plan.freeze``.
 """
 from __future__ import annotations
 
-import inspect
 import json
 from pathlib import Path
 from typing import Mapping, Sequence
@@ -56,20 +55,6 @@ def _field(item, *names):
     return None
 
 
-def _translate_test_set():
-    import importlib
-
-    try:
-        outputs = importlib.import_module("pairlab.eval.outputs")
-    except ImportError:
-        outputs = None
-    fn = getattr(outputs, "translate_test_set", None)
-    if fn is None:
-        raise UserError("The evaluation cache is not available yet, so a study cannot be built from runs; "
-                        "build it from image folders instead.")
-    return fn
-
-
 def candidates_from_runs(run_dirs: Sequence, labels: Sequence[str] | None = None, checkpoint: str = "latest",
                          direction: str = "AtoB", progress=None) -> StudyInputs:
     """One candidate per run from the evaluation cache (translating the test set once if it is not cached).
@@ -77,7 +62,8 @@ def candidates_from_runs(run_dirs: Sequence, labels: Sequence[str] | None = None
     ``labels`` default to the run folders' names. The source image of a sample is its input; its truth, when
     the cache knows one, feeds the catch trials.
     """
-    translate = _translate_test_set()
+    from ..eval.outputs import translate_test_set as translate
+
     run_dirs = [Path(r) for r in run_dirs]
     labels = list(labels) if labels else [r.name for r in run_dirs]
     if len(labels) != len(run_dirs):
@@ -90,7 +76,7 @@ def candidates_from_runs(run_dirs: Sequence, labels: Sequence[str] | None = None
         if progress:
             def sub(f, m, i=i):
                 progress((i + max(0.0, min(1.0, f))) / len(run_dirs), f"{run.name}: {m}")
-        extra = {"progress": sub} if sub and "progress" in inspect.signature(translate).parameters else {}
+        extra = {"progress": sub} if sub else {}
         output_set = translate(run, checkpoint=checkpoint, direction=direction, **extra)
         items = _field(output_set, "items") or []
         outputs = {}
