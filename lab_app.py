@@ -76,7 +76,7 @@ def main(argv=None) -> int:
     # User studies: the participant pages get their own server and port, so nothing of the lab is reachable from
     # them; the lab itself asks for a login whenever it is served beyond localhost (PAIRLAB_AUTH=user:password).
     from pairlab.study.access import lab_auth
-    from pairlab.ui.participant import start_for_lab
+    from pairlab.study.server import start_for_lab
 
     start_for_lab(args.host, args.study_port or args.port + 1)
     app = build_app()

@@ -317,7 +317,7 @@ def test_servers_bad_http_bodies(tmp_path):
 
     from pairlab.study import plan as plan_mod
     from pairlab.study.store import VoteStore
-    from pairlab.ui.participant import create_app
+    from pairlab.study.server import create_app
     from test_study import make_inputs, small_design
 
     root = tmp_path / "studies"

@@ -13,7 +13,7 @@ import pytest
 from browser import CHROMIUM, CHROMIUM_ARGS, browser_or_skip, free_port, screenshot
 from pairlab.study import plan as plan_mod
 from pairlab.study.store import VoteStore
-from pairlab.ui.participant import ParticipantServer
+from pairlab.study.server import ParticipantServer
 from test_study import LABELS, make_inputs, small_design
 
 pytestmark = pytest.mark.browser

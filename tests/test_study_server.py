@@ -19,7 +19,7 @@ from fastapi.testclient import TestClient
 
 from pairlab.study import plan as plan_mod
 from pairlab.study.store import VoteStore
-from pairlab.ui.participant import create_app
+from pairlab.study.server import create_app
 from test_study import LABELS, RUN_DIRS, make_inputs, small_design
 
 REPO = Path(__file__).resolve().parent.parent
@@ -41,7 +41,7 @@ def free_port() -> int:
 
 
 def start_server(root: Path, port: int, log: Path) -> subprocess.Popen:
-    proc = subprocess.Popen([sys.executable, "-m", "pairlab.ui.participant", "--root", str(root), "--port", str(port),
+    proc = subprocess.Popen([sys.executable, "-m", "pairlab.study.server", "--root", str(root), "--port", str(port),
                              "--exit-after", "120"], cwd=REPO, stdout=open(log, "a"), stderr=subprocess.STDOUT,
                             env=dict(os.environ, PYTHONPATH=str(REPO)))
     deadline = time.time() + 30

@@ -8,8 +8,8 @@
     stats.py     Table 6 with Wilson intervals and binomial tests, Bradley-Terry with bootstrap, consistency, catch
     export.py    study_results() and export_study(): votes.csv, table6.csv/.tex, pairs, ranking, participants
     cli.py       add_study_commands(): ``python -m pairlab study list|results|export|freeze|close|open|serve|bench``
+    server.py    the participant page (FastAPI, plain HTML + JS from assets/study/, its own port; not a Gradio tab)
     bench.py     bench_votes(): concurrent participants through the real HTTP interface
 
-The participant page itself is ``pairlab.ui.participant`` (FastAPI, plain HTML + JS, its own port); the lab's
-designer and results are ``pairlab.ui.study_tab``. Nothing here imports Gradio.
+The lab's designer and results are ``pairlab.ui.study_tab``. Nothing here imports Gradio.
 """

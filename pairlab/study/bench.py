@@ -122,7 +122,7 @@ def bench_votes(participants: int = 50, votes: int = 40, root=None, quiet: bool 
         port = _free_port()
         env = dict(os.environ, PYTHONUNBUFFERED="1")
         log = open(Path(tmp) / "server.log", "w")
-        proc = subprocess.Popen([sys.executable, "-m", "pairlab.ui.participant", "--host", "127.0.0.1", "--port", str(port),
+        proc = subprocess.Popen([sys.executable, "-m", "pairlab.study.server", "--host", "127.0.0.1", "--port", str(port),
                                  "--root", str(studies), "--exit-after", "900"], stdout=log, stderr=subprocess.STDOUT,
                                 env=env, cwd=Path(__file__).resolve().parents[2])
         try:

@@ -97,14 +97,14 @@ def cmd_freeze(args) -> int:
                          sample_count=args.samples, sample_seed=args.seed, comparisons=tuple(args.comparisons),
                          trials_per_participant=args.trials, repeats=args.repeats, catch_trials=args.catch, seed=args.seed)
     sid = freeze(design, inputs)
-    from ..ui.participant import public_base_url
+    from .server import public_base_url
 
     print(f"Frozen study {sid}; participant link: {public_base_url()}/study/{sid}")
     return 0
 
 
 def cmd_serve(args) -> int:
-    from ..ui.participant import main as serve_main
+    from .server import main as serve_main
 
     return serve_main(["--host", args.host, "--port", str(args.port)])
 

@@ -12,7 +12,7 @@ a dropped connection or the same link in another browser resumes where the parti
 response time from the moment all three images are shown to the answer (client_ms); the server measures from
 serving the trial to receiving the vote (server_ms). Refusals are one sentence with an HTTP 4xx status.
 
-Serve it on its own port (``serve_in_thread`` / ``python -m pairlab.ui.participant``), which keeps the lab out of
+Serve it on its own port (``serve_in_thread`` / ``python -m pairlab.study.server``), which keeps the lab out of
 the participants' reach entirely, or add ``router(root)`` to another FastAPI app under the same ``/study/`` paths.
 """
 from __future__ import annotations
@@ -32,8 +32,8 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse, Response
 
-from ..study import session
-from ..study.store import VoteRefused
+from . import session
+from .store import VoteRefused
 
 MEDIA_NAME = re.compile(r"^[0-9a-f]{24}\.png$")
 STUDY_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
@@ -41,6 +41,12 @@ NO_STORE = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer", "X-Co
 CSP = ("default-src 'none'; img-src 'self'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; "
        "connect-src 'self'; base-uri 'none'; form-action 'none'")
 MAX_BODY = 4096
+
+# The page: a shell (styles, __BODY__, __SCRIPT__), the study's sections, and its script (with __CONFIG__), in assets/study/.
+_ASSETS = Path(__file__).resolve().parents[2] / "assets" / "study"
+PAGE_SHELL = (_ASSETS / "page.html").read_text(encoding="utf-8")
+PAGE_BODY = (_ASSETS / "participant.html").read_text(encoding="utf-8")
+PAGE_SCRIPT = "<script>\n" + (_ASSETS / "participant.js").read_text(encoding="utf-8") + "</script>"
 
 
 def cookie_name(study_id: str) -> str:
@@ -247,209 +253,6 @@ def main(argv=None) -> int:
     uvicorn.run(create_app(Path(args.root) if args.root else None), host=args.host, port=args.port,
                 log_level="warning", access_log=False, lifespan="off", timeout_keep_alive=30)
     return 0
-
-
-# ------------------------------------------------------------------------------------------ the page
-PAGE_SHELL = """<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<meta name="referrer" content="no-referrer"><title>Image study</title>
-<style>
-:root { --fg:#1d2330; --muted:#5b6474; --line:#d9dde5; --accent:#2f6fdb; --bg:#f3f5f8; }
-* { box-sizing: border-box; }
-body { margin:0; font: 16px/1.5 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; color:var(--fg); background:var(--bg); }
-main { max-width: 980px; margin: 0 auto; padding: 20px 16px 40px; }
-h1 { font-size: 1.35em; margin: 0 0 12px; }
-.card { background:#fff; border:1px solid var(--line); border-radius:10px; padding:20px 22px; margin-bottom:16px; }
-.msg { font-size:1.1em; margin:0; }
-.muted { color: var(--muted); font-size: .92em; }
-label.consent { display:flex; gap:10px; align-items:flex-start; margin:14px 0; }
-input[type=text] { font: inherit; padding:7px 10px; border:1px solid var(--line); border-radius:6px; width: 260px; }
-button { font: inherit; padding: 9px 18px; border-radius: 7px; border:1px solid var(--line); background:#fff; cursor:pointer; }
-button.primary { background: var(--accent); color:#fff; border-color: var(--accent); }
-button:disabled { opacity:.5; cursor: default; }
-.progress { height: 10px; background: #e4e8ef; border-radius: 5px; overflow:hidden; }
-.progress > div { height:100%; background: var(--accent); width:0; transition: width .2s; }
-.row { display:flex; justify-content: space-between; align-items: baseline; margin: 0 0 6px; }
-.question { font-size: 1.25em; font-weight: 600; text-align:center; margin: 14px 0 10px; }
-.source { text-align:center; }
-.pair { display:grid; grid-template-columns: 1fr 1fr; gap: 18px; margin-top: 10px; }
-figure { margin:0; text-align:center; }
-figure img { width: 100%; max-width: 300px; aspect-ratio: 1 / 1; object-fit: contain; background:#eceff4;
-             border-radius: 8px; border: 3px solid transparent; image-rendering: auto; }
-.source img { max-width: 220px; }
-figcaption { color: var(--muted); font-size: .9em; margin-top: 2px; }
-.answers { display:grid; grid-template-columns: repeat(4, 1fr); gap: 10px; margin-top: 16px; }
-.answers button { padding: 12px 6px; }
-.answers kbd { display:block; color: var(--muted); font-size: .8em; font-family: inherit; }
-.hidden { display:none !important; }
-.status { min-height: 1.5em; text-align:center; color:#a33; margin-top:10px; }
-.code { font: 600 1.6em ui-monospace, monospace; letter-spacing: .08em; padding: 10px 16px; background:#eef3fd;
-        border-radius: 8px; display:inline-block; margin: 8px 0; }
-.loading img { visibility: hidden; }
-</style></head>
-<body><main>
-__BODY__
-</main>
-__SCRIPT__
-</body></html>
-"""
-
-PAGE_BODY = """
-<section id="welcome" class="card hidden">
-  <h1>Image comparison study</h1>
-  <p id="instructions"></p>
-  <p class="muted">Keyboard: <b>&larr;</b> or <b>1</b> left, <b>&rarr;</b> or <b>2</b> right, <b>&uarr;</b> or <b>3</b> both,
-     <b>&darr;</b> or <b>4</b> neither. You will see <span id="count"></span> comparisons; you can close the page and come back
-     with the same link to continue.</p>
-  <label class="consent"><input type="checkbox" id="consent"> <span id="consent-text"></span></label>
-  <p><label>Participant code (optional): <input type="text" id="code" maxlength="64" autocomplete="off"
-     placeholder="leave empty for an automatic id"></label></p>
-  <button class="primary" id="start" disabled>Start</button>
-  <div class="status" id="welcome-status"></div>
-</section>
-<section id="trial" class="card hidden">
-  <div class="row"><span id="progress-text" class="muted"></span><span class="muted" id="saved"></span></div>
-  <div class="progress"><div id="bar"></div></div>
-  <div class="question" id="question"></div>
-  <div id="images" class="loading">
-    <figure class="source"><img id="img-source" alt="original photo"><figcaption>Original</figcaption></figure>
-    <div class="pair">
-      <figure><img id="img-left" alt="left option"><figcaption>Left</figcaption></figure>
-      <figure><img id="img-right" alt="right option"><figcaption>Right</figcaption></figure>
-    </div>
-  </div>
-  <div class="answers" id="answers"></div>
-  <div class="status" id="trial-status"></div>
-</section>
-<section id="done" class="card hidden">
-  <h1>Thank you!</h1>
-  <p>All your answers are saved. Your completion code is:</p>
-  <div class="code" id="completion"></div>
-  <p class="muted">You can close this page now.</p>
-</section>
-<section id="problem" class="card hidden"><p class="msg" id="problem-text"></p></section>
-"""
-
-PAGE_SCRIPT = """<script>
-"use strict";
-const CFG = __CONFIG__;
-const $ = (id) => document.getElementById(id);
-let token = new URLSearchParams(location.search).get("p");
-let current = null, shownAt = null, busy = false;
-
-function show(id) { for (const s of ["welcome", "trial", "done", "problem"]) $(s).classList.toggle("hidden", s !== id); }
-function problem(text) { $("problem-text").textContent = text; show("problem"); }
-
-async function call(method, path, body) {
-  const opts = {method, headers: {"Content-Type": "application/json"}, credentials: "same-origin", cache: "no-store"};
-  if (body !== undefined) opts.body = JSON.stringify(body);
-  const resp = await fetch(CFG.base + path, opts);   // network errors throw
-  let data = null;
-  try { data = await resp.json(); } catch (e) { data = {error: "The server gave an unreadable answer."}; }
-  return {status: resp.status, data};
-}
-
-function render(state) {
-  $("progress-text").textContent = state.finished ? "" : `Comparison ${state.done + 1} of ${state.total}`;
-  $("bar").style.width = `${100 * state.done / Math.max(state.total, 1)}%`;
-  if (state.finished) { $("completion").textContent = state.completion_code || ""; show("done"); current = null; return; }
-  current = state.trial; shownAt = null;
-  const box = $("images"); box.classList.add("loading");
-  for (const b of document.querySelectorAll("#answers button")) b.disabled = true;
-  const imgs = [["img-source", current.source], ["img-left", current.left], ["img-right", current.right]];
-  let pending = imgs.length;
-  const handle = current.handle;
-  const ready = () => {
-    if (--pending > 0 || !current || current.handle !== handle) return;
-    box.classList.remove("loading"); shownAt = performance.now();
-    for (const b of document.querySelectorAll("#answers button")) b.disabled = false;
-  };
-  for (const [id, name] of imgs) {
-    const img = $(id);
-    img.onload = ready;
-    img.onerror = () => { $("trial-status").textContent = "An image did not load; reload the page to try again."; };
-    img.src = `${CFG.base}/media/${name}`;
-    if (img.complete && img.naturalWidth > 0) { img.onload = null; ready(); }
-  }
-  show("trial");
-}
-
-async function answer(choice) {
-  if (!current || busy || shownAt === null) return;
-  busy = true;
-  const body = {p: token, handle: current.handle, choice, client_ms: Math.round(performance.now() - shownAt)};
-  for (const b of document.querySelectorAll("#answers button")) b.disabled = true;
-  $("trial-status").textContent = "";
-  let wait = 500;
-  for (;;) {
-    try {
-      const r = await call("POST", "/api/vote", body);
-      if (r.status === 200) { $("saved").textContent = "saved"; busy = false; render(r.data); return; }
-      $("trial-status").textContent = r.data.error || `The server refused the answer (${r.status}).`;
-      busy = false;
-      if (r.status === 409) { await resume(); }
-      else { for (const b of document.querySelectorAll("#answers button")) b.disabled = false; }
-      return;
-    } catch (e) {   // dropped connection: retry the same answer (a repeat is harmless)
-      $("trial-status").textContent = "Connection lost; trying again...";
-      await new Promise((ok) => setTimeout(ok, wait)); wait = Math.min(wait * 2, 8000);
-    }
-  }
-}
-
-async function resume() {
-  let wait = 500;
-  for (;;) {
-    try {
-      const r = await call("GET", `/api/state?p=${encodeURIComponent(token)}`);
-      if (r.status === 200) { render(r.data); return; }
-      problem(r.data.error || "This link cannot be used."); return;
-    } catch (e) {
-      $("trial-status").textContent = "Connection lost; trying again...";
-      await new Promise((ok) => setTimeout(ok, wait)); wait = Math.min(wait * 2, 8000);
-    }
-  }
-}
-
-async function start() {
-  $("start").disabled = true;
-  try {
-    const r = await call("POST", "/api/join", {consent: $("consent").checked, code: $("code").value});
-    if (r.status !== 200) { $("welcome-status").textContent = r.data.error; $("start").disabled = false; return; }
-    token = r.data.token;
-    history.replaceState(null, "", `${CFG.base}?p=${encodeURIComponent(token)}`);
-    render(r.data.state);
-  } catch (e) { $("welcome-status").textContent = "The server cannot be reached; please try again."; $("start").disabled = false; }
-}
-
-function setup() {
-  const info = CFG.info;
-  $("instructions").textContent = info.instructions;
-  $("consent-text").textContent = info.consent;
-  $("count").textContent = info.total;
-  $("question").textContent = info.question;
-  for (const a of info.answers) {
-    const b = document.createElement("button");
-    b.id = `answer-${a.key}`; b.dataset.choice = a.key; b.disabled = true;
-    b.textContent = a.label;
-    const k = document.createElement("kbd");
-    k.textContent = a.shortcuts.map((s) => ({ArrowLeft: "\\u2190", ArrowRight: "\\u2192", ArrowUp: "\\u2191", ArrowDown: "\\u2193"}[s] || s)).join("  or  ");
-    b.appendChild(k);
-    b.addEventListener("click", () => answer(a.key));
-    $("answers").appendChild(b);
-  }
-  $("consent").addEventListener("change", () => { $("start").disabled = !$("consent").checked; });
-  $("start").addEventListener("click", start);
-  document.addEventListener("keydown", (ev) => {
-    if (ev.target && ev.target.tagName === "INPUT") return;
-    for (const a of info.answers) {
-      if (a.shortcuts.includes(ev.key)) { ev.preventDefault(); answer(a.key); return; }
-    }
-  });
-  if (token) resume(); else show("welcome");
-}
-setup();
-</script>"""
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 """User study tab: design and freeze a blind preference study, hand out its link, read Table 6 and export.
 
 Thin: freezing is ``pairlab.study.plan.freeze`` on candidates from ``pairlab.study.sources``; the results are
-``pairlab.study.export.study_results``; the participant page itself is served apart (``pairlab.ui.participant``).
+``pairlab.study.export.study_results``; the participant page itself is served apart (``pairlab.study.server``).
 """
 from __future__ import annotations
 
@@ -16,9 +16,9 @@ from ..errors import UserError
 from ..study import plan as plan_mod
 from ..study import sources
 from ..study.export import export_study, study_results
+from ..study.server import public_base_url
 from ..study.store import VoteStore
 from .common import friendly, number, progress_adapter
-from .participant import public_base_url
 
 STUDY_COLUMNS = ["study_id", "title", "state", "runs", "samples", "trials_per_participant", "participants", "finished", "votes"]
 PAIR_COLUMNS = ["row", "column", "row_wins", "decisive", "rate", "ci_low", "ci_high", "p_value", "both_rate", "neither_rate", "votes"]
