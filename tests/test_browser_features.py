@@ -114,11 +114,6 @@ def test_features_tab_plot_toggle_hover_export(tmp_path, monkeypatch):
         screenshot(page, "features-pseudo-hidden")
 
         # hovering a Pix2Pix output shows its thumbnail and provenance beside the cursor
-        # the gray 'all data' cloud lies under every group: hide it so the nearest point is a Pix2Pix output
-        page.evaluate("""() => { const gd = document.querySelector('#feat-plot .js-plotly-plot');
-            const idx = gd.data.map((t, i) => ((t.meta || {}).group === 'all') ? i : -1).filter(i => i >= 0);
-            return Plotly.restyle(gd, {visible: 'legendonly'}, idx); }""")
-        page.wait_for_timeout(500)
         x, y = page.evaluate(POINT_XY, "run:p2p")
         box = page.locator("#feat-hover-box")
         for dx in (0, 1, -1, 2):  # plotly picks the nearest point on mouse move
