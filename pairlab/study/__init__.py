@@ -7,9 +7,8 @@
     access.py    the HMAC secret, participant tokens, completion codes, and the lab's login (PAIRLAB_AUTH)
     stats.py     Table 6 with Wilson intervals and binomial tests, Bradley-Terry with bootstrap, consistency, catch
     export.py    study_results() and export_study(): votes.csv, table6.csv/.tex, pairs, ranking, participants
-    cli.py       add_study_commands(): ``python -m pairlab study list|results|export|freeze|close|open|serve|bench``
     server.py    the participant page (FastAPI, plain HTML + JS from assets/study/, its own port; not a Gradio tab)
     bench.py     bench_votes(): concurrent participants through the real HTTP interface
 
-The lab's designer and results are ``pairlab.ui.study_tab``. Nothing here imports Gradio.
+The lab's designer and results are ``pairlab.ui.study_tab``; ``python -m pairlab study ...`` is ``pairlab.cli.study``. Nothing here imports Gradio.
 """

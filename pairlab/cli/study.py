@@ -1,6 +1,6 @@
 """``python -m pairlab study ...``: the user-study operations, headless.
 
-The lab's CLI calls ``add_study_commands(subparsers)`` once; every command sets ``func(args) -> int`` and raises
+The lab's CLI calls ``add_commands(subparsers)`` once; every command sets ``func(args) -> int`` and raises
 ``UserError`` for anything a user can cause (pairlab's ``main`` prints it as one sentence).
 """
 from __future__ import annotations
@@ -41,7 +41,7 @@ def print_results(res: dict) -> None:
 
 
 def cmd_list(args) -> int:
-    from .plan import list_studies
+    from ..study.plan import list_studies
 
     rows = list_studies()
     if not rows:
@@ -53,14 +53,14 @@ def cmd_list(args) -> int:
 
 
 def cmd_results(args) -> int:
-    from .export import study_results
+    from ..study.export import study_results
 
     print_results(study_results(args.study, bootstrap=args.bootstrap, min_catch_pass=args.min_catch_pass))
     return 0
 
 
 def cmd_export(args) -> int:
-    from .export import export_study
+    from ..study.export import export_study
 
     out = Path(args.out or f"study-{args.study}-results")
     paths = export_study(args.study, out, bootstrap=args.bootstrap, min_catch_pass=args.min_catch_pass)
@@ -69,8 +69,8 @@ def cmd_export(args) -> int:
 
 
 def cmd_state(args) -> int:
-    from .plan import load_plan
-    from .store import VoteStore
+    from ..study.plan import load_plan
+    from ..study.store import VoteStore
 
     load_plan(args.study)
     VoteStore.open().set_state(args.study, "closed" if args.action == "close" else "open")
@@ -79,8 +79,8 @@ def cmd_state(args) -> int:
 
 
 def cmd_freeze(args) -> int:
-    from .plan import QUESTIONS, StudyDesign, freeze
-    from .sources import candidates_from_folders, candidates_from_runs
+    from ..study.plan import QUESTIONS, StudyDesign, freeze
+    from ..study.sources import candidates_from_folders, candidates_from_runs
 
     if bool(args.runs) == bool(args.folders):
         raise UserError("Give either --runs or --folders (with --source-dir).")
@@ -97,26 +97,26 @@ def cmd_freeze(args) -> int:
                          sample_count=args.samples, sample_seed=args.seed, comparisons=tuple(args.comparisons),
                          trials_per_participant=args.trials, repeats=args.repeats, catch_trials=args.catch, seed=args.seed)
     sid = freeze(design, inputs)
-    from .server import public_base_url
+    from ..study.server import public_base_url
 
     print(f"Frozen study {sid}; participant link: {public_base_url()}/study/{sid}")
     return 0
 
 
 def cmd_serve(args) -> int:
-    from .server import main as serve_main
+    from ..study.server import main as serve_main
 
     return serve_main(["--host", args.host, "--port", str(args.port)])
 
 
 def cmd_bench(args) -> int:
-    from .bench import bench_votes
+    from ..study.bench import bench_votes
 
     bench_votes(participants=args.participants, votes=args.votes)
     return 0
 
 
-def add_study_commands(subparsers) -> argparse.ArgumentParser:
+def add_commands(subparsers) -> argparse.ArgumentParser:
     """Add ``study {list,results,export,freeze,close,open,serve,bench}`` to pairlab's top-level subparsers."""
     s = subparsers.add_parser("study", help="user studies: freeze, serve, results, export",
                               description="Blind preference studies (paper 000, Table 6).")

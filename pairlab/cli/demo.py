@@ -1,10 +1,11 @@
-"""``python -m pairlab demo build|install|list``: the shipped demo checkpoints and the demo workspace."""
+"""``demo build|install|list`` (the shipped demo checkpoints and the demo workspace) and ``translate``, headless."""
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
-from . import shipped
+from ..demo import shipped
+from ..demo.translate import DIRECTIONS, translate_files
 
 
 def cmd_demo(args) -> int:
@@ -31,7 +32,18 @@ def cmd_demo(args) -> int:
     return 0
 
 
-def add_demo_commands(sub) -> None:
+def cmd_translate(args) -> int:
+    summary = translate_files(args.checkpoint, args.images, args.out, direction=args.direction, pseudo=args.pseudo,
+                              device=args.device, echo=print)
+    for c in summary["checkpoints"]:
+        if c["template_note"]:
+            print(f"note: {c['template_note']}")
+    print(f"{summary['ok']} of {len(summary['images'])} image(s) translated into {args.out} (timings.json lists the files "
+          "and times).")
+    return 0 if summary["ok"] else 2
+
+
+def add_commands(sub) -> None:
     d = sub.add_parser("demo", help="the shipped demo checkpoints: list, build (retrain), install (demo workspace)",
                        description="list: the shipped demo checkpoints and their metrics. build: retrain them from the "
                                    "default SynthFaces with the cpu-demo-64 preset into checkpoints/demo/ (use a scratch "
@@ -44,3 +56,18 @@ def add_demo_commands(sub) -> None:
     d.add_argument("--threads", type=int, default=0, help="build: CPU threads per training (default: torch's)")
     d.add_argument("--progress", action="store_true", help="install: print progress lines")
     d.set_defaults(func=cmd_demo)
+
+    t = sub.add_parser("translate", help="translate face photos with a checkpoint (aligned like its training crops)",
+                       description="Find the face in each image (MTCNN; the largest when there are several), align it "
+                                   "onto the checkpoint's landmark template, translate it and write IMAGE_aligned.png, "
+                                   "IMAGE_<checkpoint>.png (and IMAGE_pseudo.png with --pseudo) plus timings.json "
+                                   "into --out. A bad image gets one sentence and the others go on.")
+    t.add_argument("checkpoint", help="a shipped demo name (python -m pairlab demo list), a run id, a run folder, a "
+                                      "shipped checkpoint folder or a .pt file")
+    t.add_argument("images", nargs="+", metavar="IMAGE", help="image files (JPEG, PNG, WebP, ...)")
+    t.add_argument("--out", required=True, help="output folder (created if missing)")
+    t.add_argument("--direction", default="AtoB", choices=list(DIRECTIONS),
+                   help="AtoB (default: remove the attribute) or BtoA (CycleGAN and hybrid runs only)")
+    t.add_argument("--pseudo", action="store_true", help="also write the synthesizer's pseudo-sample M(x) of each face")
+    t.add_argument("--device", default="auto", help="auto (default: CUDA when present), cpu, cuda, cuda:N or mps")
+    t.set_defaults(func=cmd_translate)

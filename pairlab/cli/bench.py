@@ -1,0 +1,40 @@
+"""``bench``: performance figures (no pass/fail)."""
+from __future__ import annotations
+
+
+
+
+# ------------------------------------------------------------------------------------ bench
+def cmd_bench(args) -> int:
+    if args.what == "infer":  # the demo's latency figures (pairlab/demo/bench.py)
+        from ..demo.bench import bench_infer, format_report
+
+        print(format_report(bench_infer()))
+        return 0
+    if args.what == "features":  # the feature-space figure at 20,000 points (pairlab/eval/features.py)
+        from ..eval.feature_bench import bench_features
+
+        for key, value in bench_features(args.points).items():
+            print(f"{key}: {value}")
+        return 0
+    from .. import bench
+
+    return bench.run(args.what, args)
+
+
+
+def add_commands(sub) -> None:
+    b = sub.add_parser("bench", help="print performance figures", description="Benchmarks that print figures (no pass/fail).")
+    b.add_argument("what", choices=["data", "train", "eval", "votes", "infer", "features"],
+                   help="data: SynthFaces rendering and pseudo-eyeglasses throughput at 128x128; "
+                        "train: seconds per training iteration, GFLOP/s and memory (cpu-demo-64, vanilla CycleGAN at 64 and 128); "
+                        "eval: seconds to evaluate 500 test images at 64 and 128, cold and cached; "
+                        "votes: 50 concurrent participants x 40 votes through the study's HTTP interface, with think time "
+                        "between votes (log-normal, median 2 s) and as a closed-loop saturation test; "
+                        "infer: per-image latency (median, p95) of the demo's generators and MTCNN alignment; "
+                        "features: the feature-space figure for --points source points (build, JSON, HTML, PNG) and "
+                        "simple-CNN feature throughput")
+    b.add_argument("--size", type=int, default=128, help="image size (default 128)")
+    b.add_argument("--n", type=int, default=300, help="images per repeat (default 300)")
+    b.add_argument("--points", type=int, default=20000, help="features: source points (default 20000)")
+    b.set_defaults(func=cmd_bench)

@@ -1,0 +1,78 @@
+"""``evaluate`` and ``features``: metrics tables and the feature-space plot, headless."""
+from __future__ import annotations
+
+from .common import progress_printer
+
+
+# ------------------------------------------------------------------------------------ evaluate
+def cmd_evaluate(args) -> int:
+    from ..eval.evaluate import aggregate_seeds, evaluate_runs, format_table
+
+    results = evaluate_runs(args.runs, metrics=args.metrics, checkpoint=args.checkpoint, direction=args.direction,
+                            progress=progress_printer("evaluate") if args.progress else None,
+                            baseline=not args.no_baseline)
+    print(format_table(results, ci=not args.no_ci))
+    if args.seeds:
+        print("\nover seeds (mean of seed means, 95% t-interval of the seed means):")
+        print(format_table(aggregate_seeds(results), ci=not args.no_ci))
+    return 0 if any(r["ok"] for r in results) else 2
+
+
+# ------------------------------------------------------------------------------------ features
+def cmd_features(args) -> int:
+    from ..eval import feature_plot, features
+
+    request = features.FeatureRequest(composition=args.composition, runs=tuple(args.runs), encoder=args.encoder,
+                                      sigma=args.sigma, source=args.source, task=args.task, direction=args.direction,
+                                      checkpoint=args.checkpoint, train_encoder=args.train_encoder,
+                                      max_points=args.max_points)
+    space = features.feature_space(request, progress=progress_printer("features"))
+    out = args.out or feature_plot.export_dir()
+    paths = feature_plot.export(space, out)
+    print(features.summary_text(space))
+    for problem in space.problems:
+        print(f"note: {problem}")
+    print("wrote " + ", ".join(str(p) for p in paths.values()))
+    return 0
+
+
+
+def add_commands(sub) -> None:
+    e = sub.add_parser("evaluate", help="evaluate runs: cached test outputs, metrics with 95%% intervals, a table",
+                       description="Translate each run's test set (cached by checkpoint hash), compute the metrics, "
+                                   "write metrics.json into each run folder and print a table.")
+    e.add_argument("runs", nargs="+", metavar="RUN", help="run folders or run ids under $PAIRLAB_HOME/runs")
+    e.add_argument("--metrics", default=None, help="comma-separated metric names (default: every available one)")
+    e.add_argument("--checkpoint", default="latest", help="latest (default), an iteration number or a file name")
+    e.add_argument("--direction", default="AtoB", choices=["AtoB", "BtoA", "both"], help="default AtoB")
+    e.add_argument("--seeds", action="store_true", help="also aggregate runs that differ only by seed")
+    e.add_argument("--no-ci", action="store_true", help="print means without their intervals")
+    e.add_argument("--no-baseline", action="store_true",
+        help="leave out the input-unchanged (identity map) row on the same test images")
+    e.add_argument("--progress", action="store_true", help="print progress lines")
+    e.set_defaults(func=cmd_evaluate)
+
+    f = sub.add_parser("features", help="the feature-space plot (paper Figure 9): PCA of learned features, PNG + HTML",
+                       description="Fit a PCA on the features of every image of the source (the attribute "
+                                   "classifier's penultimate layer, or the identity encoder's embedding) and plot the "
+                                   "space of training data (all data, real attribute-on / -off, the composition's "
+                                   "pseudo-samples) and of test data (with each run's test outputs), each group with "
+                                   "its covariance ellipse. Writes feature-space.png, feature-space.html (standalone), "
+                                   "groups.csv and feature-space.json, and prints the group means and distances.")
+    f.add_argument("composition", nargs="?", default=None,
+                   help="a composition name or folder (default: the first run's composition)")
+    f.add_argument("--runs", nargs="*", default=[], metavar="RUN", help="run ids or folders whose test outputs to place")
+    f.add_argument("--encoder", default="attribute", choices=["attribute", "identity"],
+                   help="attribute: the attribute classifier's penultimate layer (default); identity: the identity "
+                        "encoder's embedding")
+    f.add_argument("--sigma", type=float, default=1.0, choices=[1.0, 2.0], help="ellipse radius in sigma (default 1)")
+    f.add_argument("--source", default=None, help="a source folder (default: the composition's source, else SynthFaces)")
+    f.add_argument("--task", default="eyeglasses", choices=["eyeglasses", "smile"],
+                   help="the attribute when no composition says it (default eyeglasses)")
+    f.add_argument("--direction", default="AtoB", choices=["AtoB", "BtoA"], help="which test outputs (default AtoB)")
+    f.add_argument("--checkpoint", default="latest", help="latest (default), an iteration number or a file name")
+    f.add_argument("--train-encoder", action="store_true", help="train the encoder first if it is not trained yet")
+    f.add_argument("--max-points", type=int, default=20000, help="points drawn per group (default 20000; "
+                                                                 "ellipses and means use every point)")
+    f.add_argument("--out", default=None, help="output folder (default $PAIRLAB_HOME/cache/feature-exports/<time>)")
+    f.set_defaults(func=cmd_features)
