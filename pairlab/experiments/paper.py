@@ -230,9 +230,6 @@ class Claim:
     metric_source: str = "registry"  # "registry" | "features"
     table: str = ""              # id of the PaperTable with the paper's numbers, if any
 
-    def describe(self, configs: tuple[str, ...]) -> str:
-        return "mean of " + " / ".join(configs) if len(configs) > 1 else configs[0]
-
 
 def _alpha_claims() -> list[Claim]:
     mixes = ALPHA_MIXES
