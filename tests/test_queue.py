@@ -16,7 +16,8 @@ import pytest
 from pairlab import cli, lab
 from pairlab.data.recipes import Recipe
 from pairlab.errors import UserError
-from pairlab.train.queue import DIED, Queue, parse_overrides, parse_seeds, proc_start_time
+from pairlab.train.jobs import parse_overrides, parse_seeds
+from pairlab.train.queue import DIED, Queue, proc_start_time
 
 TINY = "ngf=8, ndf=8, n_blocks=2, image_size=32, load_size=0, log_every=2, save_every=4, sample_every=4, threads=1"
 

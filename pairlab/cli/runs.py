@@ -4,7 +4,6 @@ from __future__ import annotations
 import json
 import time
 
-from ..errors import UserError
 from ..models.spec import MODEL_NAMES
 from .common import overrides
 
@@ -12,7 +11,7 @@ from .common import overrides
 def cmd_train(args) -> int:
     from .. import workspace
     from ..train.loop import read_status, train_command
-    from ..train.queue import resolve_composition
+    from ..train.jobs import resolve_composition
 
     comp = resolve_composition(args.composition)
     run_dir = train_command(comp, args.model, args.preset, overrides(args.set), name=args.name, seed=args.seed,
@@ -25,7 +24,7 @@ def cmd_train(args) -> int:
 
 # ------------------------------------------------------------------------------------ runs (the queue)
 def _print_runs(runs) -> None:
-    from ..train.queue import format_eta
+    from ..train.run import format_eta
 
     if not runs:
         print("No runs yet.")
@@ -52,13 +51,7 @@ def cmd_runs(args) -> int:
         print(f"slots: {q.describe_slots()}")
         return 0
     if action == "submit":
-        if args.name and (len(args.compositions) > 1 or len(args.seeds.split(",")) > 1):
-            raise UserError("--name names a single run; leave it out for a sweep.")
-        if args.name:
-            ids = [q.submit(args.compositions[0], args.model, args.preset, overrides(args.set), int(args.seeds),
-                            name=args.name)]
-        else:
-            ids = q.sweep(args.compositions, args.model, args.preset, args.seeds, overrides(args.set))
+        ids = q.launch(args.compositions, args.model, args.preset, overrides(args.set), args.seeds, name=args.name)
         for run_id in ids:
             print(f"queued {run_id}")
         print("Runs start when a slot is free while the lab app or `python -m pairlab runs serve` is running.")

@@ -351,7 +351,7 @@ def _open_source_of(manifest: dict, comp_name: str):
 
 
 def _resolve_composition(name) -> Path:
-    from ..train.queue import resolve_composition
+    from ..train.jobs import resolve_composition
 
     path = resolve_composition(name)
     if not (path / "manifest.json").exists():

@@ -166,7 +166,7 @@ def load_at_size(path: Path, size: int) -> np.ndarray:
 
 def _test_items(comp_root: Path, direction: str) -> list[tuple[str, Path, Path | None]]:
     """(name, input path, truth path or None) of the split a direction translates."""
-    from ..train.data import Composition
+    from ..data.composition import Composition
 
     comp = Composition.open(comp_root)
     src, dst = ("testA", "testB") if direction == "AtoB" else ("testB", "testA")

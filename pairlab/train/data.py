@@ -1,12 +1,4 @@
-"""Training data from a composition folder.
-
-A composition is ``trainA/ trainB/ testA/ testB/`` plus ``manifest.json``::
-
-    {"images": {"trainA": [{"file": "a1.jpg", "pair": "b1.jpg" or null, ...}, ...],
-                "trainB": [{"file": "b1.jpg", ...}], "testA": [...], "testB": [...]}, ...}
-
-The ``pair`` of an A entry names its counterpart in the B folder of the same split. Without a manifest the
-folders are listed and no pair is known (the plain unaligned layout).
+"""Training data from a composition folder (read through ``pairlab.data.composition.Composition``).
 
 How samples are drawn depends on the model's data mode:
   unaligned (CycleGAN)  A in a seeded permuted order, B at random, as in the reference's unaligned dataset;
@@ -30,83 +22,21 @@ Two ways to make a batch, giving identical tensors:
 """
 from __future__ import annotations
 
-import json
 import math
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 from PIL import Image
 
-from ..data.images import is_image_name, load_rgb
+from ..data.composition import Composition
+from ..data.images import load_rgb
 from ..errors import UserError
 
-SPLITS = ("trainA", "trainB", "testA", "testB")
 CACHE_BYTES = 512 * 1024 * 1024
 #: The most bytes of decoded uint8 train images kept resident on the training device; larger compositions
 #: fall back to the lazy CPU path. On CUDA at most a quarter of the free GPU memory is used as well.
 RESIDENT_BYTES = 1024 * 1024 * 1024
-
-
-@dataclass(frozen=True)
-class Composition:
-    root: Path
-    files: dict            # split -> list of file names
-    pairs: dict            # "trainA"/"testA" -> list of pair file names (or None), aligned with files
-    truths: dict           # "testA"/"testB" -> list of ground-truth paths T(x) relative to root (or None)
-
-    @classmethod
-    def open(cls, root) -> "Composition":
-        root = Path(root)
-        if not root.is_dir():
-            raise UserError(f"Composition folder {root} does not exist.")
-        manifest = root / "manifest.json"
-        files, pairs, truths = {}, {}, {}
-        if manifest.exists():
-            try:
-                images = json.loads(manifest.read_text())["images"]
-            except (OSError, ValueError, KeyError, TypeError) as exc:
-                raise UserError(f"{manifest} is not a readable composition manifest ({type(exc).__name__}).")
-            for split in SPLITS:
-                entries = images.get(split) or []
-                try:
-                    files[split] = [str(e["file"]) for e in entries]
-                    if split.endswith("A"):
-                        pairs[split] = [e.get("pair") or None for e in entries]
-                    if split.startswith("test"):
-                        truths[split] = [e.get("truth") or None for e in entries]
-                except (KeyError, TypeError, AttributeError):
-                    raise UserError(f"{manifest}: every entry of {split} needs a 'file'.")
-        else:
-            for split in SPLITS:
-                folder = root / split
-                files[split] = sorted(p.name for p in folder.iterdir() if is_image_name(p.name)) if folder.is_dir() else []
-                if split.endswith("A"):
-                    pairs[split] = [None] * len(files[split])
-                if split.startswith("test"):
-                    truths[split] = [None] * len(files[split])
-        comp = cls(root, files, pairs, truths)
-        comp._check()
-        return comp
-
-    def _check(self):
-        for split in ("trainA", "trainB"):
-            if not self.files[split]:
-                raise UserError(f"Composition {self.root.name} has no {split} images.")
-        for split in SPLITS:
-            for name in self.files[split]:
-                if not (self.root / split / name).is_file():
-                    raise UserError(f"Composition {self.root.name} lists {split}/{name}, which is missing.")
-        for split in ("trainA", "testA"):
-            other = split[:-1] + "B"
-            known = set(self.files[other])
-            for name, pair in zip(self.files[split], self.pairs[split]):
-                if pair is not None and pair not in known:
-                    raise UserError(f"Composition {self.root.name}: the pair {pair} of {split}/{name} is not in {other}.")
-
-    def path(self, split: str, name: str) -> Path:
-        return self.root / split / name
 
 
 class TrainData:

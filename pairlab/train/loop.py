@@ -14,7 +14,6 @@ only at log steps and checkpoints, so on CUDA the loop never waits for the GPU b
 """
 from __future__ import annotations
 
-import hashlib
 import os
 import platform
 import random
@@ -294,38 +293,21 @@ def train(composition_dir, run_dir, config: TrainConfig | None = None,
 
 
 # ----- foreground command (the CLI's `pairlab train`) ------------------------------------------------------
-def run_id(composition, cfg: TrainConfig, preset: str) -> str:
-    """<composition>-<model>-<preset>-s<seed>-<hash of composition path and resolved config>."""
-    from ..workspace import safe_name
-
-    digest = hashlib.sha1(f"{Path(composition).resolve()}\n{cfg.to_json()}".encode()).hexdigest()[:6]
-    return safe_name(f"{Path(composition).name}-{cfg.model}-{preset}-s{cfg.seed}-{digest}")
-
-
 def train_command(composition, model: str, preset: str, overrides=(), runs_dir=None, name: str | None = None,
                   seed: int | None = None, presets_dir=None) -> Path:
     """Create (or continue) a run folder under ``runs_dir`` and train in the foreground, printing progress.
 
-    The config is the preset, then ``model``, then the "key=value" overrides, then ``seed`` when given.
-    The same composition, model, preset and settings give the same run id, so running the command again
-    resumes the run instead of starting over. Returns the run folder.
+    The config and its checks are ``jobs.prepare_job``'s, as for a queued run (the preset, then ``model``, then the
+    "key=value" overrides, then ``seed`` when given). The same composition, model, preset and settings give the
+    same run id, so running the command again resumes the run instead of starting over. Returns the run folder.
     """
-    from ..workspace import safe_name, sub
-    from .config import load_preset
-    from .data import Composition
+    from ..workspace import sub
+    from .jobs import prepare_job
 
-    cfg = load_preset(preset, presets_dir).with_overrides({"model": model}).with_overrides(list(overrides or []))
-    if seed is not None:
-        cfg = cfg.with_overrides({"seed": seed})
-    cfg = cfg.resolved()
-    Composition.open(composition)  # a bad composition fails here, before a run folder exists
-    if cfg.init_from:  # so does a checkpoint to start from that is missing or outside the allowed folders
-        from ..workspace import check_allowed
-
-        if not check_allowed(cfg.init_from).is_file():
-            raise UserError(f"init_from {cfg.init_from} is not a file.")
+    job = prepare_job(composition, model, preset, overrides, seed, name, presets_dir, queued=False, resolved=True)
+    cfg = TrainConfig.from_dict(job["config"])
     runs_dir = Path(runs_dir) if runs_dir is not None else sub("runs")
-    run_dir = runs_dir / (safe_name(name) if name else run_id(composition, cfg, preset))
+    run_dir = runs_dir / job["id"]
     resume = Run(run_dir).has_config()
     print(f"{'resuming' if resume else 'starting'} run {run_dir}", flush=True)
 

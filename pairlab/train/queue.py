@@ -27,7 +27,6 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
-import re
 import shutil
 import signal
 import subprocess
@@ -40,7 +39,8 @@ from pathlib import Path
 
 from .. import workspace
 from ..errors import UserError
-from .run import Run, format_eta  # noqa: F401 (format_eta is re-exported)
+from .jobs import launch_plan, parse_seeds, prepare_job
+from .run import Run
 from .run import list_runs as _list_runs
 
 DIED = "The run's process ended unexpectedly; resume continues from the last checkpoint."
@@ -158,93 +158,6 @@ def default_kind(slots: list[Slot]) -> str:
     return kind if kind in kinds else ("cpu" if "cpu" in kinds else kind)
 
 
-# ----- overrides ------------------------------------------------------------------------------------------
-def parse_overrides(text) -> list[str]:
-    """``"lr=1e-4, max_iters=300"`` (commas or new lines between pairs) -> ["lr=1e-4", "max_iters=300"].
-
-    Lists and dicts pass through as "key=value" strings. A piece without '=' is a one-sentence UserError.
-    """
-    if text is None:
-        return []
-    if isinstance(text, dict):
-        return [f"{k}={v}" for k, v in text.items()]
-    if isinstance(text, (list, tuple)):
-        items = [str(t) for t in text]
-    else:
-        # Split at commas / new lines followed by "key=" so that values may contain commas.
-        items = re.split(r"[,;\n]\s*(?=[A-Za-z_][A-Za-z0-9_]*\s*=)", str(text))
-    out = []
-    for item in items:
-        item = item.strip().strip(",;").strip()
-        if not item:
-            continue
-        if "=" not in item:
-            raise UserError(f"Overrides are written key=value, separated by commas; got {item!r}.")
-        key, value = item.split("=", 1)
-        out.append(f"{key.strip()}={value.strip()}")
-    return out
-
-
-MAX_SEED = 2**31 - 1
-
-
-def parse_seeds(text) -> list[int]:
-    """``"0,1,2"`` or ``"0-4"`` or ``[0, 1]`` -> a list of distinct seeds in the given order.
-
-    ``None`` (a caller that gives none) is seed 0; a typed empty text, a backwards range (``5-2``), a negative or
-    too large seed, or more than 1000 seeds are refused with one sentence."""
-    if text is None:
-        return [0]
-    if isinstance(text, str) and not text.strip():
-        raise UserError("Please give at least one seed, e.g. 0, or 0,1,2, or 0-4.")
-    if isinstance(text, bool):
-        raise UserError(f"Seeds are whole numbers, got {text!r}.")
-    if isinstance(text, int):
-        text = [text]
-    if isinstance(text, (list, tuple)):
-        parts = [str(t) for t in text]
-    else:
-        parts = [p for p in re.split(r"[,\s]+", str(text).strip()) if p]
-    seeds = []
-    for part in parts:
-        m = re.fullmatch(r"(\d+)\s*-\s*(\d+)", part)
-        try:
-            if m:
-                lo, hi = int(m[1]), int(m[2])
-                if hi < lo:
-                    raise UserError(f"The seed range {part} runs backwards; write it low-high, e.g. {hi}-{lo}.")
-                if hi - lo >= 1000:
-                    raise UserError(f"The seed range {part} holds {hi - lo + 1} seeds; queue at most 1000 at once.")
-                values = list(range(lo, hi + 1))
-            else:
-                values = [int(part)]
-        except ValueError:
-            raise UserError(f"Seeds are whole numbers separated by commas (e.g. 0,1,2 or 0-4); got {part!r}.")
-        for v in values:
-            if v < 0:
-                raise UserError(f"Seeds must not be negative, got {v}.")
-            if v > MAX_SEED:
-                raise UserError(f"Seeds must be at most {MAX_SEED}, got {v}.")
-            if v not in seeds:
-                seeds.append(v)
-    if len(seeds) > 1000:
-        raise UserError(f"That is {len(seeds)} seeds; queue at most 1000 at once.")
-    return seeds
-
-
-def resolve_composition(composition) -> Path:
-    """A composition given by name (under the workspace's compositions/) or by path (under an allowed root)."""
-    text = str(composition or "").strip()
-    if not text:
-        raise UserError("Choose a composition first.")
-    named = workspace.sub("compositions") / workspace.safe_name(text)
-    if "/" not in text and os.sep not in text and named.name == text:
-        if not named.is_dir():
-            raise UserError(f"There is no composition named '{text}'.")
-        return named.resolve()
-    return workspace.check_allowed(text)
-
-
 # ----- the queue ------------------------------------------------------------------------------------------
 class Queue:
     """The persistent run queue of one workspace (``runs/`` by default). Cheap to create; state is on disk."""
@@ -336,50 +249,11 @@ class Queue:
         return proc.get("start") is None or int(proc["start"]) == start
 
     # ----- submitting -----------------------------------------------------------------------------------
-    def _composition_path(self, composition) -> Path:
-        return resolve_composition(composition)
-
     def _prepare(self, composition, model: str, preset: str, overrides=None, seed: int | None = None,
                  name: str | None = None) -> dict:
-        """Validate everything and return the job (nothing is written); bad input is a one-sentence UserError."""
-        from ..models.spec import get_spec
-        from .config import MODEL_NAMES, load_preset
-        from .data import Composition
-        from .device import pick_device
-
-        if model not in MODEL_NAMES:
-            raise UserError(f"Unknown model {model!r}; choose one of {', '.join(MODEL_NAMES)}.")
-        comp_path = self._composition_path(composition)
-        cfg = load_preset(preset or "", workspace.home() / "presets").with_overrides({"model": model})
-        cfg = cfg.with_overrides(parse_overrides(overrides))
-        if seed is not None:
-            cfg = cfg.with_overrides({"seed": int(seed)})
-        cfg = cfg.resolved()
-        if cfg.model != model:
-            raise UserError("Choose the model with the model setting, not with an override.")
-        pick_device(cfg.device)  # an unavailable device is refused now, not in the worker
-        comp = Composition.open(comp_path)
-        n_paired = sum(p is not None for p in comp.pairs["trainA"])
-        if get_spec(model).needs_pairs and not n_paired:
-            raise UserError(f"pix2pix needs explicit pairs, but composition {comp_path.name} has none; "
-                            f"choose cyclegan or hybrid, or build an 'explicit' composition.")
-        if cfg.init_from:
-            src = workspace.check_allowed(cfg.init_from)
-            if not src.exists():
-                raise UserError(f"init_from {cfg.init_from} does not exist.")
-        request = cfg.device
-        m = re.fullmatch(r"cuda:(\d+)", request)
-        if m:  # the slot pins the GPU (CUDA_VISIBLE_DEVICES), so inside the worker it is plain "cuda"
-            cfg = cfg.with_overrides({"device": "cuda"})
-        if name:
-            run_id = workspace.safe_name(name)
-        else:
-            from .loop import run_id as make_id
-
-            run_id = make_id(comp_path, cfg, preset)
-        return {"id": run_id, "composition": str(comp_path), "composition_name": comp_path.name, "model": model,
-                "preset": preset, "overrides": parse_overrides(overrides), "seed": cfg.seed,
-                "config": cfg.to_dict(), "device_request": request, "n_paired": n_paired, "named": bool(name)}
+        """Validate everything and return the job (nothing is written): ``jobs.prepare_job``, the same checks as
+        the foreground ``pairlab train``."""
+        return prepare_job(composition, model, preset, overrides, seed, name)
 
     def _unique_id(self, job: dict, taken: set) -> str:
         base = job["id"]
@@ -436,6 +310,14 @@ class Queue:
                 ids.append(self._write_job(job))
         self.tick()
         return ids
+
+    def launch(self, compositions, model: str = "cyclegan", preset: str = "cpu-demo-64", overrides=None,
+               seeds="0", name: str | None = None) -> list[str]:
+        """A run, or a sweep over compositions x seeds (``jobs.launch_plan``: a name only for a single run)."""
+        targets, seed_list = launch_plan(compositions, seeds, name)
+        if (name or "").strip():
+            return [self.submit(targets[0], model, preset, overrides, seed_list[0], name=name.strip())]
+        return self.sweep(targets, model, preset, seed_list, overrides)
 
     # ----- the scheduler --------------------------------------------------------------------------------
     def tick(self) -> dict:

@@ -265,20 +265,14 @@ def build_tab():
 
         @friendly
         def do_launch(comp_name, model_name, preset_name, overrides_text, seeds_text, sweep_names, run_name):
-            q = default_queue()
-            from ..train.queue import parse_seeds
+            from ..train.jobs import launch_plan
 
-            seed_list = parse_seeds(seeds_text if seeds_text is not None else "")
             run_name = (run_name or "").strip()
             targets = list(sweep_names or []) or ([comp_name] if comp_name else [])
             if not targets:
                 raise UserError("Choose a composition first (build one in the Datasets tab).")
-            if run_name and (len(targets) > 1 or len(seed_list) > 1):
-                raise UserError("A run name names a single run; clear it to queue a sweep.")
-            if run_name:
-                ids = [q.submit(targets[0], model_name, preset_name, overrides_text, seed_list[0], name=run_name)]
-            else:
-                ids = q.sweep(targets, model_name, preset_name, seed_list, overrides_text)
+            targets, seed_list = launch_plan(targets, seeds_text if seeds_text is not None else "", run_name)
+            ids = default_queue().launch(targets, model_name, preset_name, overrides_text, seed_list, name=run_name)
             msg = (f"Queued **{ids[0]}**." if len(ids) == 1 else
                    f"Queued a sweep of **{len(ids)} runs** ({len(targets)} composition(s) × {len(seed_list)} seed(s)).")
             if run_name and ids[0] != run_name:
