@@ -93,7 +93,7 @@ def make_figure(space: FeatureSpace, height: int = 620, thumbnails: bool = True)
             showlegend=g.key not in in_legend, customdata=custom, meta={"group": sid},
             marker={"color": g.color, "size": 4 if is_all else 6, "opacity": 0.35 if is_all else 0.8,
                     "line": {"width": 0}},
-            hovertemplate=f"<b>{_esc(legend_name)}</b><br>%{{customdata[1]}}<br>PC1 %{{x:.2f}}, PC2 %{{y:.2f}}"
+            hovertemplate=f"<b>{_esc(legend_name)}</b><br>%{{customdata[1]}}<br>PC1 %{{x:.3g}}, PC2 %{{y:.3g}}"
                           "<extra></extra>"), row=1, col=col)
         in_legend.add(g.key)
         pts = _ellipse_xy(g)
