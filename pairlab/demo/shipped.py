@@ -27,12 +27,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from .. import __version__, workspace
 from ..data.recipes import Recipe
 from ..errors import UserError
 from ..models.spec import get_spec
+from ..train.run import OLD_LOSSES, Run
+from .templates import composition_template
 
 REPO = Path(__file__).resolve().parents[2]
 FORMAT = "pairlab-shipped-1"
@@ -132,7 +133,7 @@ def export_generator(run_dir: Path, out_file: Path) -> dict:
     """Write an inference-only checkpoint: the A->B generator in float16 plus the config; returns its info."""
     from ..train import checkpoint as ckpt
 
-    state = ckpt.load_checkpoint(Path(run_dir) / "checkpoints" / "latest.pt")
+    state = ckpt.load_checkpoint(Run(run_dir).latest_path)
     cfg = state["config"]
     nets = {}
     for name in generator_names(cfg["model"]):
@@ -146,8 +147,6 @@ def export_generator(run_dir: Path, out_file: Path) -> dict:
 
 def _template(comp: Path, size: int) -> list | None:
     """Where the training crops have the five landmarks (the Demo tab aligns new faces onto it)."""
-    from .translate import composition_template
-
     template, _ = composition_template(comp, size)
     return None if template is None else np.round(template, 2).tolist()
 
@@ -176,31 +175,25 @@ def _composition(source, shipped: ShippedCheckpoint, progress=None) -> tuple[Pat
 
 def install_run(shipped: ShippedCheckpoint, comp: Path, runs_root: Path | None = None) -> Path:
     """A finished run folder made from a shipped checkpoint (config, status, curves, sample, latest.pt)."""
-    write_json_atomic = workspace.write_json_atomic
-
     runs_root = runs_root or workspace.sub("runs")
     m = shipped.manifest
     run = runs_root / f"demo-{shipped.name}"
     with workspace.atomic_folder(run) as tmp:
-        (tmp / "checkpoints").mkdir()
-        (tmp / "samples").mkdir()
-        shutil.copyfile(shipped.path, tmp / "checkpoints" / "latest.pt")
-        write_json_atomic(tmp / "config.json", m["config"])
-        write_json_atomic(tmp / "run.json", {
+        it = int(m["iteration"])
+        made = Run.create(tmp, config=m["config"], info={
             "composition": str(comp.resolve()), "model": m["model"], "pairlab_version": m.get("pairlab_version"),
             "torch_version": m.get("torch_version"), "device": m.get("device"), "created": time.time(),
-            "shipped": shipped.name, "preset": f"{m.get('preset', PRESET)} (shipped)", "parameters": m.get("parameters")})
-        it = int(m["iteration"])
-        write_json_atomic(tmp / "status.json", {
-            "state": "done", "progress": 1.0, "iteration": it, "total": it, "epoch": m.get("epoch"),
-            "eta_s": None, "its_per_s": m.get("its_per_s"), "error": "", "updated": time.time(),
-            "message": f"installed from the shipped demo checkpoint {shipped.name}"})
-        for extra, dest in (("curves.jsonl", "metrics.jsonl"), ("sample.png", f"samples/iter_{it:06d}.png")):
+            "shipped": shipped.name, "preset": f"{m.get('preset', PRESET)} (shipped)", "parameters": m.get("parameters")},
+            status={"state": "done", "progress": 1.0, "iteration": it, "total": it, "epoch": m.get("epoch"),
+                    "eta_s": None, "its_per_s": m.get("its_per_s"), "error": "", "updated": time.time(),
+                    "message": f"installed from the shipped demo checkpoint {shipped.name}"})
+        shutil.copyfile(shipped.path, made.latest_path)
+        # the training curves keep the old losses file name (metrics.jsonl), which Run reads as the losses
+        for extra, dest in (("curves.jsonl", made.path / OLD_LOSSES), ("sample.png", made.sample_path(it))):
             if (shipped.folder / extra).exists():
-                shutil.copyfile(shipped.folder / extra, tmp / dest)
-        (tmp / "log.txt").write_text(
-            f"Installed from {shipped.folder} (shipped demo checkpoint; the A->B generator only, float16).\n"
-            f"Made with: {m.get('command', BUILD_COMMAND)}\n")
+                shutil.copyfile(shipped.folder / extra, dest)
+        made.write_log(f"Installed from {shipped.folder} (shipped demo checkpoint; the A->B generator only, float16).\n"
+                       f"Made with: {m.get('command', BUILD_COMMAND)}\n")
     return run
 
 
@@ -255,7 +248,7 @@ def install_demo(progress=None, root=None, votes: int = 2) -> dict:
                                     "on (another SynthFaces or pillow version?); its metrics may differ.")
         summary["compositions"].append(comp.name)
         run = workspace.sub("runs") / f"demo-{s.name}"
-        if not (run / "config.json").exists():
+        if not Run(run).has_config():
             run = install_run(s, comp)
         runs.append(run)
         summary["runs"].append(run.name)
@@ -324,7 +317,7 @@ def make_example_study(run_dirs, labels, participants: int = 2, progress=None) -
     design = plan_mod.StudyDesign(title=STUDY_TITLE, sample_count=6,
                                   repeats=1, catch_trials=1)
     sid = plan_mod.freeze(design, inputs)
-    comp = json.loads((Path(run_dirs[0]) / "run.json").read_text())["composition"]
+    comp = Run(run_dirs[0]).info()["composition"]
     manifest = json.loads((Path(comp) / "manifest.json").read_text())
     classifier = encoders.attribute_classifier(fingerprint=manifest["source"]["fingerprint"], attribute="Eyeglasses")
     plan = plan_mod.load_plan(sid)
@@ -349,11 +342,13 @@ def build(out_root: Path | None = None, specs=SPECS, max_iters: int | None = Non
     Compositions and runs are made under $PAIRLAB_HOME (use a scratch one); a finished run is reused, so the
     command resumes after an interruption. Metrics are measured on the packaged (float16) generator, installed
     as a run exactly as a fresh start installs it."""
+    import torch
+
     from .. import lab
     from ..eval import encoders
     from ..eval.evaluate import evaluate_runs
     from ..train.config import PRESETS
-    from ..train.loop import read_status, train
+    from ..train.loop import train
 
     out_root = Path(out_root or shipped_root())
     out_root.mkdir(parents=True, exist_ok=True)
@@ -373,24 +368,23 @@ def build(out_root: Path | None = None, specs=SPECS, max_iters: int | None = Non
         if threads:  # an execution setting: one thread avoids oversubscription when the CPU is shared
             cfg = cfg.with_overrides({"threads": threads})
         train_dir = workspace.sub("runs") / f"train-{spec.name}"
-        if read_status(train_dir).get("state") != "done":
+        trained = Run(train_dir)
+        if trained.state() != "done":
             echo(f"training {spec.name} ({spec.model}, {PRESET}) on {comp_name}")
-            train(comp, train_dir, cfg, resume=(train_dir / "checkpoints").is_dir(), echo=True)
-        status = read_status(train_dir)
+            train(comp, train_dir, cfg, resume=trained.checkpoints_dir.is_dir(), echo=True)
+        status = trained.status()
         folder = out_root / spec.name
         folder.mkdir(parents=True, exist_ok=True)
         info = export_generator(train_dir, folder / "model.pt")
-        from ..train.run import Run
-
-        shutil.copyfile(Run(train_dir).losses_path, folder / "curves.jsonl")  # losses.jsonl (metrics.jsonl before)
-        grids = sorted((train_dir / "samples").glob("iter_*.png"))
-        if grids:
-            shutil.copyfile(grids[-1], folder / "sample.png")
+        shutil.copyfile(trained.losses_path, folder / "curves.jsonl")  # losses.jsonl (metrics.jsonl before)
+        grid = trained.latest_sample()
+        if grid is not None:
+            shutil.copyfile(grid, folder / "sample.png")
         comp_manifest = json.loads((comp / "manifest.json").read_text())
-        run_info = json.loads((train_dir / "run.json").read_text())
+        run_info = trained.info()
         manifest = {
             "format": FORMAT, "name": spec.name, "title": spec.title, "model": spec.model, "preset": PRESET,
-            "config": json.loads((train_dir / "config.json").read_text()), "seed": cfg.seed,
+            "config": trained.config_dict(), "seed": cfg.seed,
             "image_size": cfg.image_size, "direction": "AtoB", "task": "eyeglasses",
             "domains": {"A": "eyeglasses", "B": "no eyeglasses"}, "nets": list(generator_names(spec.model)),
             "weights": "float16", "iteration": info["iteration"], "epoch": info["epoch"],
