@@ -27,12 +27,12 @@ from PIL import Image
 from .. import workspace
 from ..errors import UserError
 from ..models.spec import find_spec
+from ..train.run import LATEST, Run, finished_runs, runs_root
 from . import align as align_mod
+from . import templates
+from .shipped import shipped_checkpoints
 
 MAX_CHECKPOINTS = 4
-RUN_TEMPLATE_FILE = "demo_template.json"
-TEMPLATE_LIMIT = 400     # training images averaged for a run's template
-MTCNN_TEMPLATE_LIMIT = 24  # composition images sent to MTCNN when the source has no landmark file
 DIRECTIONS = ("AtoB", "BtoA")
 FALLBACK_NOTE = "its training crops are unknown, so faces are aligned like SynthFaces crops"
 
@@ -49,8 +49,6 @@ class CheckpointRef:
 
 
 def _shipped(root=None):
-    from .shipped import shipped_checkpoints
-
     try:
         return shipped_checkpoints(root)
     except OSError:
@@ -70,24 +68,23 @@ def _read_json(path: Path) -> dict:
         return {}
 
 
-def _run_ref(run_dir: Path) -> CheckpointRef:
-    cfg = _read_json(run_dir / "config.json")
-    run = _read_json(run_dir / "run.json")
-    comp = Path(run.get("composition", "")).name or "?"
-    label = f"{run_dir.name} ({cfg.get('model', '?')}, {comp})"
-    return CheckpointRef(f"run:{run_dir.name}", label, "run", run_dir / "checkpoints" / "latest.pt", run_dir=run_dir)
+def _run_ref(run: Run) -> CheckpointRef:
+    cfg = run.config_dict() or {}
+    comp = Path(run.info().get("composition", "")).name or "?"
+    label = f"{run.id} ({cfg.get('model', '?')}, {comp})"
+    return CheckpointRef(f"run:{run.id}", label, "run", run.latest_path, run_dir=run.path)
 
 
-def finished_runs() -> list[Path]:
-    """Run folders of the workspace that finished (state done) with a latest.pt, newest first."""
-    root = workspace.sub("runs")
-    out = []
-    for folder in root.iterdir() if root.is_dir() else []:
-        if folder.name.startswith(".") or not (folder / "checkpoints" / "latest.pt").is_file():
-            continue
-        if _read_json(folder / "status.json").get("state") == "done":
-            out.append(folder)
-    return sorted(out, key=lambda p: (-(p / "checkpoints" / "latest.pt").stat().st_mtime, p.name))
+def _holding_run(path: Path) -> Run | None:
+    """The run whose checkpoints folder a checkpoint file lies in, else None."""
+    run = Run(Path(path).parent.parent)
+    return run if run.checkpoints_dir == Path(path).parent else None
+
+
+def _runs_with_checkpoint() -> list[Run]:
+    """The workspace's finished runs (state done) with a latest.pt, the newest checkpoint first."""
+    runs = [run for run in finished_runs() if run.latest_checkpoint() is not None]
+    return sorted(runs, key=lambda run: (-run.latest_path.stat().st_mtime, run.id))
 
 
 def list_checkpoints(shipped_root=None) -> list[CheckpointRef]:
@@ -96,10 +93,10 @@ def list_checkpoints(shipped_root=None) -> list[CheckpointRef]:
     shipped = _shipped(shipped_root)
     names = {s.name for s in shipped}
     refs = [_shipped_ref(s) for s in shipped]
-    for run_dir in finished_runs():
-        if _read_json(run_dir / "run.json").get("shipped") in names:
+    for run in _runs_with_checkpoint():
+        if run.info().get("shipped") in names:
             continue
-        refs.append(_run_ref(run_dir))
+        refs.append(_run_ref(run))
     return refs
 
 
@@ -117,18 +114,19 @@ def resolve_checkpoint(spec, shipped_root=None) -> CheckpointRef:
                 return _shipped_ref(s)
         raise UserError(f"There is no shipped demo checkpoint named {rest!r}.")
     if kind == "run" and rest:
-        folder = workspace.sub("runs") / rest
-        if not (folder / "config.json").exists():
+        run = Run(runs_root() / rest)
+        if not run.has_config():
             raise UserError(f"There is no run {rest!r} in the workspace.")
-        if not (folder / "checkpoints" / "latest.pt").is_file():
+        if run.latest_checkpoint() is None:
             raise UserError(f"Run {rest} has no checkpoint yet (no checkpoints/latest.pt).")
-        return _run_ref(folder)
+        return _run_ref(run)
     if kind == "file" and rest:
         text = rest
     path = Path(text).expanduser()
     if path.is_file():
-        if path.name == "latest.pt" and path.parent.name == "checkpoints" and (path.parent.parent / "config.json").exists():
-            return _run_ref(path.parent.parent.resolve())
+        run = _holding_run(path)
+        if run is not None and run.latest_path == path and run.has_config():
+            return _run_ref(Run(run.path.resolve()))
         manifest = _read_json(path.parent / "manifest.json") if path.name == "model.pt" else {}
         if manifest.get("landmark_template") is not None or manifest.get("format", "").startswith("pairlab-shipped"):
             return CheckpointRef(f"file:{path.resolve()}", manifest.get("title") or path.parent.name, "shipped",
@@ -137,16 +135,17 @@ def resolve_checkpoint(spec, shipped_root=None) -> CheckpointRef:
     if path.is_dir():
         if (path / "model.pt").is_file():
             return resolve_checkpoint(path / "model.pt")
-        if (path / "config.json").exists():
-            if not (path / "checkpoints" / "latest.pt").is_file():
+        run = Run(path)
+        if run.has_config():
+            if run.latest_checkpoint() is None:
                 raise UserError(f"Run {path.name} has no checkpoint yet (no checkpoints/latest.pt).")
-            return _run_ref(path.resolve())
+            return _run_ref(Run(path.resolve()))
         raise UserError(f"{path} holds neither a model.pt nor a run (config.json + checkpoints/).")
     for s in _shipped(shipped_root):
         if s.name == text:
             return _shipped_ref(s)
-    folder = workspace.sub("runs") / text
-    if (folder / "config.json").exists():
+    folder = runs_root() / text
+    if Run(folder).has_config():
         return resolve_checkpoint(folder)
     names = ", ".join(s.name for s in _shipped(shipped_root)) or "none here"
     raise UserError(f"No checkpoint {text!r}: give a shipped demo name ({names}), a run id, a run folder or a .pt file.")
@@ -157,108 +156,17 @@ def directions_of(ref: CheckpointRef) -> tuple[str, ...]:
     m = ref.manifest or {}
     if m.get("direction") in DIRECTIONS:
         return (m["direction"],)
-    run_dir = ref.run_dir or (ref.path.parent.parent if ref.path.parent.name == "checkpoints" else None)
-    model = m.get("model") or (_read_json(run_dir / "config.json").get("model") if run_dir else None)
+    run = Run(ref.run_dir) if ref.run_dir is not None else _holding_run(ref.path)
+    model = m.get("model") or ((run.config_dict() or {}).get("model") if run is not None else None)
     return find_spec(model).directions if find_spec(model) else DIRECTIONS  # an unknown kind: both, as before
 
 
 # ============================================================================================ templates
-def _prepared(lm: np.ndarray, src_wh: tuple[int, int], recipe_size: int) -> np.ndarray:
-    """Landmarks through compose.prepare (centre square crop + resize; 0 keeps the image)."""
-    if not recipe_size:
-        return lm
-    w, h = src_wh
-    side = min(w, h)
-    return (lm - [(w - side) // 2, (h - side) // 2]) * (recipe_size / side)
-
-
-def _image_size(path: Path) -> tuple[int, int] | None:
-    try:
-        with Image.open(path) as im:  # the header only
-            return im.size
-    except (OSError, ValueError):
-        return None
-
-
-def composition_template(comp_dir, size: int, limit: int = TEMPLATE_LIMIT) -> tuple[np.ndarray | None, str]:
-    """Where the training crops of a composition have the five landmarks, once resized to a model's ``size``.
-
-    From the source's landmark file when it has one (exact), else MTCNN on a few of the composition's training
-    images; (None, reason) when neither works."""
-    from ..data import celeba
-    from ..data.compose import load_manifest
-
-    comp_dir = Path(comp_dir)
-    m = load_manifest(comp_dir)
-    recipe_size = int((m.get("recipe") or {}).get("image_size") or 0)
-    src = m.get("source") or {}
-    roots = [Path(src["root"])] if src.get("root") else []
-    if src.get("name"):
-        roots.append(workspace.sub("sources") / src["name"])  # a moved workspace
-    root = next((r for r in roots if (r / celeba.LANDMARK_FILE).is_file()), None)
-    entries = [(split, e) for split in ("trainA", "trainB") for e in m.get("images", {}).get(split, [])]
-    if root is not None:
-        try:
-            lms = celeba.read_landmark_file(root / celeba.LANDMARK_FILE)
-        except UserError:
-            lms = {}
-        pts, src_sizes = [], {}
-        for split, e in entries:
-            name = e.get("source")
-            if name not in lms:
-                continue  # e.g. a ground-truth render: same landmarks as its sample, which is counted anyway
-            if name not in src_sizes:
-                src_sizes[name] = _image_size(root / celeba.IMAGE_DIR / name)
-            comp_wh = _image_size(comp_dir / split / e["file"])
-            if src_sizes[name] is None or comp_wh is None:
-                continue
-            p = _prepared(np.asarray(lms[name], np.float64), src_sizes[name], recipe_size)
-            pts.append(p * [size / comp_wh[0], size / comp_wh[1]])  # the model's resize of the training image
-            if len(pts) >= limit:
-                break
-        if pts:
-            return np.mean(pts, axis=0), f"the mean landmarks of {len(pts)} training images"
-    # No landmark file: ask MTCNN about a few training images as they are stored in the composition.
-    from ..data.landmarks import landmarks_for_paths
-
-    paths = [comp_dir / split / e["file"] for split, e in entries if e.get("provenance") != "pseudo"][:MTCNN_TEMPLATE_LIMIT]
-    found, _ = landmarks_for_paths(paths, keys=[str(p) for p in paths]) if paths else ({}, [])
-    pts = []
-    for key, lm in found.items():
-        wh = _image_size(Path(key))
-        if wh:
-            pts.append(np.asarray(lm, np.float64) * [size / wh[0], size / wh[1]])
-    if pts:
-        return np.mean(pts, axis=0), f"MTCNN landmarks of {len(pts)} training images"
-    return None, "no landmarks of its training images are known"
-
-
-def run_template(run_dir, size: int) -> tuple[np.ndarray | None, str]:
-    """A run's template (see composition_template), cached in the run folder until its composition changes."""
-    from ..eval.outputs import run_composition
-
-    run_dir = Path(run_dir)
-    try:
-        comp = run_composition(run_dir)
-    except UserError as exc:
-        return None, str(exc).rstrip(".")
-    try:
-        stamp = (comp / "manifest.json").stat().st_mtime_ns
-    except OSError:
-        stamp = 0
-    key = {"composition": str(comp), "manifest_mtime_ns": stamp, "size": int(size)}
-    cached = _read_json(run_dir / RUN_TEMPLATE_FILE)
-    if cached.get("key") == key and cached.get("template") is not None:
-        return np.asarray(cached["template"], np.float64), cached.get("from", "")
-    template, how = composition_template(comp, size)
-    if template is not None:
-        try:
-            workspace.write_json_atomic(run_dir / RUN_TEMPLATE_FILE, {
-                "key": key, "template": np.round(template, 3).tolist(), "from": how,
-                "order": "left eye, right eye, nose, left mouth corner, right mouth corner (x, y)"})
-        except OSError:
-            pass  # a read-only run folder: compute again next time
-    return template, how
+# The templates themselves are computed in templates.py (the shipped demo's build needs them too); their names
+# here are kept for the callers of this module.
+RUN_TEMPLATE_FILE = templates.RUN_TEMPLATE_FILE
+composition_template = templates.composition_template
+run_template = templates.run_template
 
 
 def template_for(ref: CheckpointRef, size: int) -> tuple[np.ndarray, str]:
@@ -266,7 +174,7 @@ def template_for(ref: CheckpointRef, size: int) -> tuple[np.ndarray, str]:
     manifest = ref.manifest or {}
     run_dir = ref.run_dir
     if run_dir is not None and manifest == {}:
-        shipped_name = _read_json(run_dir / "run.json").get("shipped")
+        shipped_name = Run(run_dir).info().get("shipped")
         for s in _shipped() if shipped_name else []:
             if s.name == shipped_name:
                 manifest = s.manifest
@@ -279,8 +187,9 @@ def template_for(ref: CheckpointRef, size: int) -> tuple[np.ndarray, str]:
         except (UserError, TypeError, ValueError):
             pass
     why = "its manifest has no landmark template"
-    if run_dir is None and ref.path.parent.name == "checkpoints" and (ref.path.parent.parent / "config.json").exists():
-        run_dir = ref.path.parent.parent
+    if run_dir is None:
+        held = _holding_run(ref.path)
+        run_dir = held.path if held is not None and held.has_config() else None
     if run_dir is not None:
         t, why = run_template(run_dir, size)
         if t is not None:
@@ -317,15 +226,13 @@ def _task_and_domains(ref: CheckpointRef) -> tuple[str | None, dict]:
     m = ref.manifest or {}
     if m.get("task"):
         return m["task"], dict(m.get("domains") or {})
-    run_dir = ref.run_dir
-    if run_dir is None and ref.path.parent.name == "checkpoints":
-        run_dir = ref.path.parent.parent
-    if run_dir is not None and (run_dir / "run.json").exists():
+    run = Run(ref.run_dir) if ref.run_dir is not None else _holding_run(ref.path)
+    if run is not None and run.has_info():
         try:
             from ..data.compose import load_manifest
             from ..eval.outputs import run_composition
 
-            cm = load_manifest(run_composition(run_dir))
+            cm = load_manifest(run_composition(run.path))
             return cm.get("task"), dict(cm.get("domains") or {})
         except UserError:
             pass
@@ -576,7 +483,7 @@ def resolve_short(key: str) -> str:
     kind, _, rest = key.partition(":")
     if kind == "file":
         p = Path(rest)
-        return workspace.safe_name(p.parent.name if p.name in ("model.pt", "latest.pt") else p.stem)
+        return workspace.safe_name(p.parent.name if p.name in ("model.pt", LATEST) else p.stem)
     return workspace.safe_name(rest or key)
 
 
