@@ -67,12 +67,23 @@ def running_app(tmp_path: Path, extra_env: dict | None = None, startup_timeout: 
                 time.sleep(0.5)
         yield url
     finally:
-        try:
-            os.killpg(proc.pid, 15)
-            proc.wait(timeout=20)
-        except Exception:
-            os.killpg(proc.pid, 9)
+        stop_process_group(proc)
         log.close()
+
+
+def stop_process_group(proc, grace: float = 20) -> None:
+    """End a server started in its own session: SIGTERM to its group, SIGKILL after ``grace`` seconds; a group
+    that is gone already is fine."""
+    for sig, wait in ((15, grace), (9, 5)):
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            break
+        try:
+            proc.wait(timeout=wait)
+            break
+        except Exception:
+            continue
 
 
 @contextmanager

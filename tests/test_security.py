@@ -10,7 +10,6 @@ from __future__ import annotations
 import http.client
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -19,14 +18,9 @@ from pathlib import Path
 from urllib.parse import quote
 
 import pytest
+from browser import free_port, stop_process_group
 
 REPO = Path(__file__).resolve().parent.parent
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def raw_get(port: int, target: str, method: str = "GET", body: bytes | None = None,
@@ -117,11 +111,7 @@ def lab_server(tmp: Path):
         yield {"port": port, "study_port": study_port, "ws": ws, "studies": studies, "sid": sid, "run": run,
                "comp": comp, "gradio": gradio_dir, "trial": trial, "proc": proc, "log": tmp / "lab.log"}
     finally:
-        try:
-            os.killpg(proc.pid, 15)
-            proc.wait(timeout=20)
-        except Exception:
-            os.killpg(proc.pid, 9)
+        stop_process_group(proc)
         log.close()
         VoteStore.forget(studies)
 

@@ -21,6 +21,7 @@ from pairlab.study import plan as plan_mod
 from pairlab.study.store import VoteStore
 from pairlab.study.server import create_app
 from test_study import LABELS, RUN_DIRS, make_inputs, small_design
+from browser import free_port
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -32,12 +33,6 @@ def study(tmp_path):
     sid = plan_mod.freeze(small_design(), make_inputs(tmp_path / "imgs"), root=root)
     yield root, sid
     VoteStore.forget(root)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def start_server(root: Path, port: int, log: Path) -> subprocess.Popen:
