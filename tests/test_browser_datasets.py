@@ -41,3 +41,12 @@ def test_datasets_tab_builds_a_composition(tmp_path):
         page.locator("#ds-preview").click()
         page.locator("#ds-status").get_by_text("eyeglasses-alpha0.50", exact=False).wait_for()
         assert "measured alpha 0.500" in page.locator("#ds-status").inner_text()
+
+        # The recipe is read from the named fields: a cleared N is one sentence naming it, the seed is the seed.
+        set_number(page, "ds-n", "")
+        page.locator("#ds-preview").click()
+        page.get_by_text("Please fill in N per domain.").first.wait_for()
+        set_number(page, "ds-n", 20)
+        set_number(page, "ds-seed", 7)
+        page.locator("#ds-preview").click()
+        page.locator("#ds-status").get_by_text("eyeglasses-alpha0.50-n20-s7", exact=False).wait_for()

@@ -1,6 +1,6 @@
 """Recipes -> compositions: exact alpha accounting, determinism, atomic writes, bad input."""
+import argparse
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -223,6 +223,121 @@ def test_existing_name_is_refused(celeba_big, tmp_path):
 def test_bad_recipe_values(field, value, message):
     with pytest.raises(UserError, match=message):
         Recipe(**{field: value}).validate()
+
+
+# --------------------------------------------------------------------------------- Recipe.from_form
+def test_from_form_takes_ui_types():
+    # what the Datasets tab's widgets hold: whole floats from number boxes, an int from a dropdown, a bool
+    form = {"kind": "alpha-paired", "task": "eyeglasses", "n": 20.0, "alpha": 0.25, "augmentation": "pseudo-paired",
+            "pseudo_alpha": 0.5, "pairs_from": "pseudo", "n_test": 5.0, "selection": "kmedoids", "paired_copies": 2.0,
+            "image_size": 64, "seed": 3.0, "disjoint_identities": False}
+    r = Recipe.from_form(form)
+    assert r == Recipe(kind="alpha-paired", n=20, alpha=0.25, n_test=5, selection="kmedoids", paired_copies=2,
+                       image_size=64, seed=3, disjoint_identities=False)
+    assert type(r.n) is int and type(r.seed) is int and type(r.alpha) is float
+    # missing, None and empty fields take their defaults
+    assert Recipe.from_form({"kind": "pseudo", "n": None, "seed": "", "alpha": "  "}) == Recipe(kind="pseudo")
+    assert Recipe.from_form({}) == Recipe()
+    assert Recipe.from_form({"n": "12"}).n == 12  # typed text
+
+
+@pytest.mark.parametrize("values, message", [
+    ({"n": 2.5}, "^N per domain must be a whole number, got 2.5.$"),
+    ({"n": "many"}, "^N per domain must be a number, got 'many'.$"),
+    ({"alpha": float("nan")}, "^Alpha must be a finite number, got nan.$"),
+    ({"n": 0}, "^N must be at least 1, got 0.$"),
+    ({"alpha": 1.5}, "^alpha must be between 0 and 1, got 1.5.$"),
+    ({"seed": -1}, "^The seed must be between 0 and 2147483647, got -1.$"),
+    ({"kind": "magic"}, "^Unknown recipe kind 'magic'"),
+    ({"disjoint_identities": "yes"}, "^Whether A's identities stay out of B must be true or false, got 'yes'.$"),
+    ({"balance": 2}, "^Unknown recipe field\\(s\\): balance.$"),
+])
+def test_from_form_bad_values_are_one_sentence(values, message):
+    with pytest.raises(UserError, match=message):
+        Recipe.from_form(values)
+
+
+def test_from_form_blank_error_asks_for_the_field():
+    with pytest.raises(UserError, match="^Please fill in the number of test images per domain.$"):
+        Recipe.from_form({"n": 10, "n_test": None}, blank="error")
+    with pytest.raises(UserError, match="^Please fill in N per domain.$"):
+        Recipe.from_form({"n": ""}, blank="error")
+    assert Recipe.from_form({"n": 10}, blank="error").n == 10
+
+
+def test_cli_compose_builds_its_recipe_with_from_form(monkeypatch):
+    from pairlab.cli import data as cli_data
+
+    seen, real = [], Recipe.from_form.__func__
+
+    def spy(cls, values, **kw):
+        seen.append(values)
+        return real(cls, values, **kw)
+
+    def no_source(args):
+        raise UserError("stop here")
+
+    monkeypatch.setattr(Recipe, "from_form", classmethod(spy))
+    monkeypatch.setattr(cli_data, "_source_from_args", no_source)
+    parser = argparse.ArgumentParser()
+    cli_data.add_commands(parser.add_subparsers())
+    args = parser.parse_args(["compose", "synthfaces", "--n", "12", "--alpha", "0.25", "--mixed-identities"])
+    with pytest.raises(UserError, match="stop here"):
+        args.func(args)
+    assert seen and seen[0]["n"] == 12 and seen[0]["alpha"] == 0.25 and seen[0]["disjoint_identities"] is False
+
+
+# --------------------------------------------------------------------------------- alpha names in the manifest
+def test_manifest_writes_alpha_target_and_alpha_measured(aligned, tmp_path):
+    path = build(aligned, tmp_path, kind="alpha-paired", task="folders", n=10, alpha=0.5, paired_copies=1, n_test=2)
+    raw = json.loads((path / "manifest.json").read_text())
+    assert "alpha" not in raw
+    assert raw["alpha_target"] == 0.5 and raw["alpha_measured"] == pytest.approx(10 / 15)
+    m = compose.load_manifest(path)
+    assert m["alpha_measured"] == m["alpha"] == raw["alpha_measured"]  # ``alpha``: the legacy alias
+    assert [c["alpha"] for c in compose.list_compositions(tmp_path)] == [raw["alpha_measured"]]
+
+
+def _old_manifest(recipe: dict, alpha_target, alpha, with_target=True) -> dict:
+    """A manifest as compose.py wrote it before the alpha names changed (measured alpha under ``alpha``)."""
+    trainA = [{"file": f"{i}.jpg", "provenance": "real", "source": f"train/{i}.png", "pair": f"{i}.jpg" if i < 3 else None}
+              for i in range(4)]
+    trainB = [{"file": f"{i}.jpg", "provenance": "real", "source": f"train/{i}.png"} for i in range(4)]
+    m = {"kind": "composition", "name": "old", "pairlab_version": "0.1.0", "recipe": recipe, "seed": recipe["seed"],
+         "task": recipe["task"], "domains": {"A": "domain A", "B": "domain B"},
+         "source": {"kind": "aligned", "name": "aligned", "root": "/data/aligned", "fingerprint": "abc123", "knows": ["pairs"]},
+         "synthesizer": None, "selection": {"method": "random", "features": None}, "image_size": 32,
+         "alpha_target": alpha_target, "alpha": alpha,
+         "counts": {"trainA": 4, "trainB": 4, "testA": 0, "testB": 0, "paired": 3, "trainA_real": 4, "trainB_real": 4},
+         "skipped": {}, "skipped_files": [], "has_truth": False,
+         "images": {"trainA": trainA, "trainB": trainB, "testA": [], "testB": []}}
+    if not with_target:
+        del m["alpha_target"]
+    return m
+
+
+@pytest.mark.parametrize("recipe, target, with_target", [
+    ({"kind": "alpha-paired", "alpha": 0.75}, 0.75, True),
+    ({"kind": "alpha-paired", "alpha": 0.75}, 0.75, False),  # no alpha_target at all: read from the recipe
+    ({"kind": "pseudo", "augmentation": "pseudo-paired", "pseudo_alpha": 0.25}, 0.25, True),
+    ({"kind": "pseudo", "augmentation": "pseudo-paired", "pseudo_alpha": 0.25}, 0.25, False),
+    ({"kind": "pseudo", "augmentation": "natural"}, None, True),
+    ({"kind": "explicit", "pairs_from": "true"}, None, False),
+])
+def test_a_manifest_written_before_the_rename_loads(tmp_path, recipe, target, with_target):
+    full = {"kind": "alpha-paired", "task": "folders", "n": 4, "alpha": 0.5, "augmentation": "pseudo-paired",
+            "pseudo_alpha": 0.5, "pairs_from": "pseudo", "n_test": 0, "selection": "random", "paired_copies": 0,
+            "disjoint_identities": True, "image_size": 32, "seed": 0}
+    full.update(recipe)
+    folder = tmp_path / "old"
+    folder.mkdir()
+    (folder / "manifest.json").write_text(json.dumps(_old_manifest(full, target, 0.75, with_target), indent=1))
+    m = compose.load_manifest(folder)
+    assert m["alpha_measured"] == 0.75 and m["alpha"] == 0.75
+    assert m["alpha_target"] == target
+    assert Recipe.from_dict(m["recipe"]).alpha_target == target
+    listed = compose.list_compositions(tmp_path)
+    assert [(c["name"], c["alpha"]) for c in listed] == [("old", 0.75)]
 
 
 def test_n_larger_than_available(celeba_big, tmp_path):

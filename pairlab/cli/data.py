@@ -35,10 +35,12 @@ def cmd_compose(args) -> int:
     from ..data.compose import load_manifest
     from ..data.recipes import Recipe
 
-    recipe = Recipe(kind=args.recipe, task=args.task, n=args.n, alpha=args.alpha, augmentation=args.augmentation,
-                    pseudo_alpha=args.pseudo_alpha, pairs_from=args.pairs_from, n_test=args.n_test,
-                    selection=args.selection, paired_copies=args.paired_copies, disjoint_identities=not args.mixed_identities, image_size=args.image_size,
-                    seed=args.seed).validate()
+    # the same Recipe builder as the Datasets tab
+    recipe = Recipe.from_form({"kind": args.recipe, "task": args.task, "n": args.n, "alpha": args.alpha,
+                               "augmentation": args.augmentation, "pseudo_alpha": args.pseudo_alpha,
+                               "pairs_from": args.pairs_from, "n_test": args.n_test, "selection": args.selection,
+                               "paired_copies": args.paired_copies, "disjoint_identities": not args.mixed_identities,
+                               "image_size": args.image_size, "seed": args.seed})
     source = _source_from_args(args)
     for note in source.notes:
         print("note:", note)
@@ -50,7 +52,7 @@ def cmd_compose(args) -> int:
     if note:
         print("note: " + note)
     print(f"  trainA {c['trainA']}  trainB {c['trainB']}  testA {c['testA']}  testB {c['testB']}  "
-          f"paired {c['paired']}  measured alpha {m['alpha']:.4f}")
+          f"paired {c['paired']}  measured alpha {m['alpha_measured']:.4f}")
     for line in lab.skip_report(path):
         print("  " + line)
     return 0

@@ -4,7 +4,8 @@
         trainA/ trainB/ testA/ testB/      images (JPEG, re-encoded uniformly so real and pseudo share artefacts)
         testA_truth/ testB_truth/          true counterparts of test images, when the source knows them
         train/                             explicit recipes only: A|B side-by-side pairs for Pix2Pix code
-        manifest.json                      recipe, seed, source fingerprint, measured alpha, every image
+        manifest.json                      recipe, seed, source fingerprint, alpha_target (asked) and
+                                           alpha_measured (made), every image
         build.json                         when and how long (kept apart so the manifest is reproducible)
 
 ``plan`` decides which images go where (deterministic for a seed); ``compose`` writes the folder atomically.
@@ -14,7 +15,6 @@ partition stays held out for the lab's own classifiers.
 from __future__ import annotations
 
 import json
-import shutil
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -27,7 +27,7 @@ from .. import __version__, workspace
 from ..errors import BadImage, UserError
 from . import celeba
 from .images import save_image
-from .recipes import Recipe, pseudo_counts
+from .recipes import Recipe, alpha_target_of, pseudo_counts
 from .sources import ImageRef, Pair, Sample, Source
 
 SPLITS = ("trainA", "trainB", "testA", "testB")
@@ -468,8 +468,8 @@ def _manifest(the_plan: Plan, name: str, synth, sizes: set) -> dict:
         "synthesizer": {"name": synth.name, "ranges": synth.param_ranges()} if synth else None,
         "selection": {"method": recipe.selection, "features": the_plan.selection_features},
         "image_size": sorted(sizes)[0] if len(sizes) == 1 else sorted(sizes),
-        "alpha_target": recipe.alpha if recipe.kind == "alpha-paired" else (recipe.pseudo_alpha if recipe.augmentation == "pseudo-paired" and recipe.kind == "pseudo" else None),
-        "alpha": measured_alpha(images),
+        "alpha_target": recipe.alpha_target,
+        "alpha_measured": measured_alpha(images),
         "counts": counts,
         "skipped": dict(Counter(r for _, r in the_plan.skipped)),
         "skipped_files": [list(x) for x in the_plan.skipped[:500]],
@@ -480,14 +480,30 @@ def _manifest(the_plan: Plan, name: str, synth, sizes: set) -> dict:
 
 # ================================================================================ the workspace's compositions
 def load_manifest(path: Path) -> dict:
+    """A composition's manifest, with the alpha names of today whichever version wrote it.
+
+    ``alpha_target`` is what the recipe asked for (None when it sets none) and ``alpha_measured`` the share of
+    paired trainA images. Manifests written before these names carry the measured value as ``alpha``; they get
+    ``alpha_measured`` from it, and ``alpha_target`` from their recipe when they lack one. ``alpha`` itself is kept
+    in the returned dict as a legacy alias of ``alpha_measured`` (for readers not moved to the new name yet);
+    new manifests do not write it.
+    """
     path = Path(path)
     file = path / "manifest.json" if path.is_dir() else path
     try:
-        return json.loads(file.read_text())
+        m = json.loads(file.read_text())
     except FileNotFoundError:
         raise UserError(f"{path} is not a composition (no manifest.json).")
     except json.JSONDecodeError:
         raise UserError(f"{file} is not valid JSON.")
+    if isinstance(m, dict):
+        if "alpha_measured" not in m and "alpha" in m:
+            m["alpha_measured"] = m["alpha"]
+        if "alpha_target" not in m and isinstance(m.get("recipe"), dict):
+            m["alpha_target"] = alpha_target_of(m["recipe"])
+        if "alpha_measured" in m:
+            m["alpha"] = m["alpha_measured"]  # legacy alias
+    return m
 
 
 def list_compositions(root: Path | None = None) -> list[dict]:
@@ -499,7 +515,7 @@ def list_compositions(root: Path | None = None) -> list[dict]:
         try:
             m = load_manifest(folder)
             out.append({"name": folder.name, "path": str(folder), "task": m.get("task"), "recipe": m["recipe"]["kind"],
-                        "alpha": m.get("alpha"), "trainA": m["counts"]["trainA"], "trainB": m["counts"]["trainB"],
+                        "alpha": m.get("alpha_measured"), "trainA": m["counts"]["trainA"], "trainB": m["counts"]["trainB"],
                         "testA": m["counts"]["testA"], "source": m["source"]["name"], "seed": m.get("seed")})
         except (UserError, KeyError, TypeError, AttributeError):
             continue  # a damaged or foreign manifest: not listed, and the app keeps serving
@@ -515,11 +531,13 @@ def delete_composition(name: str, root: Path | None = None) -> None:
 
 def preview(source: Source, recipe: Recipe, count: int = 6) -> dict:
     """What a build would make, without writing: side-by-side examples (M(b) | b with the synthesizer's
-    parameters, or a | T(a)), the make-up counts and the alpha the composition will have."""
+    parameters, or a | T(a)), the make-up counts and the alpha the composition will ask for and have
+    (``alpha_target``, ``alpha_measured``: the names its manifest will use)."""
     the_plan = plan(source, recipe)
     images = {split: [it.manifest_entry() for it in the_plan.split(split)] for split in SPLITS}
     return {"examples": _examples(the_plan, count), "makeup": makeup({"images": images}),
-            "alpha": measured_alpha(images), "skipped": dict(Counter(r for _, r in the_plan.skipped))}
+            "alpha_target": recipe.alpha_target, "alpha_measured": measured_alpha(images),
+            "skipped": dict(Counter(r for _, r in the_plan.skipped))}
 
 
 def _examples(the_plan: Plan, count: int) -> list[tuple[Image.Image, str]]:

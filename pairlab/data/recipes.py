@@ -109,11 +109,80 @@ class Recipe:
                 raise UserError(f"Recipe field '{key}' must be a {kind.__name__}, got {value!r}.")
         return cls(**clean).validate()
 
+    @classmethod
+    def from_form(cls, values: dict, *, blank: str = "default") -> "Recipe":
+        """The one way a form or a command line makes a Recipe: ``values`` maps field names to what the widgets or
+        flags hold, in UI types (a whole float such as 3.0 from a number box for an int field, a str from a radio).
+
+        A missing field takes its default; so does a None or empty value, unless ``blank="error"``, where it is
+        "Please fill in ...". A bad value (not a number, not whole, out of range, unknown choice or field) is one
+        sentence (UserError). Ranges are the ones ``validate`` checks, plus a seed of 0 to 2**31 - 1.
+        """
+        if blank not in ("default", "error"):
+            raise ValueError(f"blank must be 'default' or 'error', got {blank!r}")
+        unknown = set(values) - {f.name for f in fields(cls)}
+        if unknown:
+            raise UserError(f"Unknown recipe field(s): {', '.join(sorted(unknown))}.")
+        defaults, clean = cls(), {}
+        for key, value in values.items():
+            label = FORM_LABELS.get(key, key.replace("_", " "))
+            said = label[0].upper() + label[1:]
+            if value is None or (isinstance(value, str) and not value.strip()):
+                if blank == "error":
+                    raise UserError(f"Please fill in {label}.")
+                continue
+            kind = type(getattr(defaults, key))
+            if kind is bool:
+                if value not in (True, False):  # also 0 and 1
+                    raise UserError(f"{said} must be true or false, got {value!r}.")
+                clean[key] = bool(value)
+            elif kind is str:
+                clean[key] = str(value)
+            else:
+                try:
+                    x = float(value)
+                except (TypeError, ValueError):
+                    raise UserError(f"{said} must be a number, got {value!r}.")
+                if x != x or x in (float("inf"), float("-inf")):
+                    raise UserError(f"{said} must be a finite number, got {value}.")
+                if kind is int and x != int(x):
+                    raise UserError(f"{said} must be a whole number, got {value}.")
+                clean[key] = kind(x)
+        if not 0 <= clean.get("seed", 0) <= 2**31 - 1:
+            raise UserError(f"The seed must be between 0 and {2**31 - 1}, got {clean['seed']}.")
+        return cls(**clean).validate()
+
+    @property
+    def alpha_target(self) -> float | None:
+        """The share of paired A images the recipe asks for (a composition's ``alpha_target``); None when the
+        recipe does not set one (unpaired, natural and pseudo-unpaired augmentation, explicit pairs)."""
+        return alpha_target_of(self.to_dict())
+
     def with_(self, **changes) -> "Recipe":
         return replace(self, **changes).validate()
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=1)
+
+
+# What a form calls each field, for its messages (the Datasets tab's wording).
+FORM_LABELS = {
+    "kind": "the recipe kind", "task": "the task", "n": "N per domain", "alpha": "alpha",
+    "augmentation": "the augmentation", "pseudo_alpha": "pseudo alpha", "pairs_from": "where explicit pairs come from",
+    "n_test": "the number of test images per domain", "selection": "which samples get pairs",
+    "paired_copies": "the number of extra copies", "disjoint_identities": "whether A's identities stay out of B",
+    "image_size": "the image size", "seed": "the seed",
+}
+
+
+def alpha_target_of(recipe: dict) -> float | None:
+    """``Recipe.alpha_target`` for a recipe as a manifest stores it (fields it lacks take their defaults)."""
+    get = lambda key: recipe.get(key, getattr(Recipe, key))  # noqa: E731
+    if get("kind") == "alpha-paired":
+        return get("alpha")
+    if get("kind") == "pseudo" and get("augmentation") == "pseudo-paired":
+        return get("pseudo_alpha")
+    return None
 
 
 def pseudo_counts(n: int, augmentation: str, pseudo_alpha: float) -> dict:

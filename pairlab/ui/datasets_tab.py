@@ -34,15 +34,15 @@ def open_source(kind_label, sf_count, sf_size, sf_seed, folder, progress=None):
     return lab.open_user_source(folder, kind)
 
 
-def make_recipe(kind, task, n, alpha, augmentation, pseudo_alpha, pairs_from, n_test, selection, copies, image_size, seed,
-                disjoint=True) -> Recipe:
-    return Recipe(kind=kind, task=task, n=number(n, "N per domain", low=1),
-                  alpha=number(alpha, "alpha", whole=False, low=0, high=1), augmentation=augmentation,
-                  pseudo_alpha=number(pseudo_alpha, "pseudo alpha", whole=False, low=0, high=1), pairs_from=pairs_from,
-                  n_test=number(n_test, "the number of test images per domain", low=0),
-                  selection=selection, paired_copies=number(copies, "the number of extra copies", low=0),
-                  image_size=number(image_size, "the image size", low=0),
-                  seed=number(seed, "the seed", low=0, high=2**31 - 1), disjoint_identities=bool(disjoint)).validate()
+def named(values: dict, components: dict) -> dict:
+    """{name: value} for a {name: component} dict, from the {component: value} dict Gradio passes a handler whose
+    inputs are a set."""
+    return {key: values[comp] for key, comp in components.items()}
+
+
+def form_recipe(values: dict) -> Recipe:
+    """The tab's Recipe from {Recipe field: widget value}; an empty box is "Please fill in ..." (not a default)."""
+    return Recipe.from_form(values, blank="error")
 
 
 def makeup_figure(makeup: dict, alpha: float, title: str) -> go.Figure:
@@ -130,9 +130,14 @@ def build_tab():
         comp_info = gr.Markdown("")
         comp_gallery = gr.Gallery(label="Composition images (trainA, then trainB)", columns=8, height=240, elem_id="ds-comp-gallery")
 
-        recipe_inputs = [recipe_kind, task, n, alpha, augmentation, pseudo_alpha, pairs_from, n_test, selection, copies, image_size, seed,
-                         disjoint]
-        source_inputs = [kind, sf_count, sf_size, sf_seed, folder]
+        # Named inputs: handlers take the set of components and read each value by its name (Recipe field names
+        # for the recipe, open_source's parameters for the source), never by position.
+        recipe_fields = {"kind": recipe_kind, "task": task, "n": n, "alpha": alpha, "augmentation": augmentation,
+                         "pseudo_alpha": pseudo_alpha, "pairs_from": pairs_from, "n_test": n_test, "selection": selection,
+                         "paired_copies": copies, "image_size": image_size, "seed": seed, "disjoint_identities": disjoint}
+        source_fields = {"kind_label": kind, "sf_count": sf_count, "sf_size": sf_size, "sf_seed": sf_seed, "folder": folder}
+        source_inputs = set(source_fields.values())
+        recipe_inputs = set(recipe_fields.values())
 
         def on_kind(label):
             synth = SOURCE_KINDS[label] == "synthfaces"
@@ -148,29 +153,28 @@ def build_tab():
         augmentation.change(on_recipe, [recipe_kind, augmentation], [alpha, augmentation, pseudo_alpha, pairs_from])
 
         @friendly
-        def do_open(*src, progress=gr.Progress()):
-            return source_summary(open_source(*src, progress=progress_adapter(progress)))
+        def do_open(values, progress=gr.Progress()):
+            return source_summary(open_source(**named(values, source_fields), progress=progress_adapter(progress)))
 
         open_btn.click(do_open, source_inputs, source_info)
 
         @friendly
-        def do_preview(*args, progress=gr.Progress()):
-            src, rec = args[:5], make_recipe(*args[5:])
-            source = open_source(*src, progress=progress_adapter(progress, 0, 0.5))
+        def do_preview(values, progress=gr.Progress()):
+            rec = form_recipe(named(values, recipe_fields))
+            source = open_source(**named(values, source_fields), progress=progress_adapter(progress, 0, 0.5))
             progress(0.6, desc="Planning the composition")
             p = compose_mod.preview(source, rec, count=9)
             skipped = ", ".join(f"{c} {r}" for r, c in p["skipped"].items())
-            msg = f"Preview of **{rec.short_name()}**: measured alpha {p['alpha']:.3f}" + (f"; skipped {skipped}" if skipped else "")
-            return p["examples"], makeup_figure(p["makeup"], p["alpha"], "planned"), msg, source_summary(source)
+            msg = f"Preview of **{rec.short_name()}**: measured alpha {p['alpha_measured']:.3f}" + (f"; skipped {skipped}" if skipped else "")
+            return p["examples"], makeup_figure(p["makeup"], p["alpha_measured"], "planned"), msg, source_summary(source)
 
-        preview_btn.click(do_preview, source_inputs + recipe_inputs, [gallery, chart, status, source_info])
+        preview_btn.click(do_preview, source_inputs | recipe_inputs, [gallery, chart, status, source_info])
 
         @friendly
-        def do_build(*args, progress=gr.Progress()):
-            src, rec_args, nm = args[:5], args[5:-1], args[-1]
-            rec = make_recipe(*rec_args)
-            source = open_source(*src, progress=progress_adapter(progress, 0, 0.3))
-            nm = (nm or "").strip()
+        def do_build(values, progress=gr.Progress()):
+            rec = form_recipe(named(values, recipe_fields))
+            source = open_source(**named(values, source_fields), progress=progress_adapter(progress, 0, 0.3))
+            nm = (values[name] or "").strip()
             path = lab.build_composition(source, rec, name=nm or None, progress=progress_adapter(progress, 0.3, 0.7))
             note = lab.name_note(nm, path.name, compose_mod.default_name(source, rec))
             m = compose_mod.load_manifest(path)
@@ -179,12 +183,12 @@ def build_tab():
             c = m["counts"]
             report = lab.skip_report(path, limit=3)
             msg = (f"Built **{path.name}**: trainA {c['trainA']}, trainB {c['trainB']}, testA {c['testA']}, testB {c['testB']}, "
-                   f"measured alpha {m['alpha']:.3f}" + (f"  \n{note}" if note else "")
+                   f"measured alpha {m['alpha_measured']:.3f}" + (f"  \n{note}" if note else "")
                    + ("  \n" + "  \n".join(report) if report else ""))
-            return (examples, makeup_figure(compose_mod.makeup(m), m["alpha"], path.name), msg, rows,
+            return (examples, makeup_figure(compose_mod.makeup(m), m["alpha_measured"], path.name), msg, rows,
                     gr.update(choices=names, value=path.name))
 
-        build_event = build_btn.click(do_build, source_inputs + recipe_inputs + [name], [gallery, chart, status, table, chosen])
+        build_event = build_btn.click(do_build, source_inputs | recipe_inputs | {name}, [gallery, chart, status, table, chosen])
 
         def do_refresh():
             rows, names = composition_table()
@@ -204,9 +208,9 @@ def build_tab():
             imgs += [(str(path / "trainB" / e["file"]), f"B {e['provenance']}") for e in m["images"]["trainB"][:8]]
             r = m["recipe"]
             info = (f"**{comp_name}** — recipe `{r['kind']}`, task {m['task']}, seed {m['seed']}, source {m['source']['name']} "
-                    f"(`{m['source']['fingerprint']}`), measured alpha {m['alpha']:.3f}, image size {m['image_size']}, "
+                    f"(`{m['source']['fingerprint']}`), measured alpha {m['alpha_measured']:.3f}, image size {m['image_size']}, "
                     f"ground truth for test images: {'yes' if m.get('has_truth') else 'no'}  \nfolder: `{path}`")
-            return info, imgs, makeup_figure(compose_mod.makeup(m), m["alpha"], comp_name)
+            return info, imgs, makeup_figure(compose_mod.makeup(m), m["alpha_measured"], comp_name)
 
         open_comp_btn.click(do_open_comp, chosen, [comp_info, comp_gallery, chart])
         chosen.input(do_open_comp, chosen, [comp_info, comp_gallery, chart])
