@@ -32,7 +32,7 @@ from .. import __version__, workspace
 from ..data.recipes import Recipe
 from ..errors import UserError
 from ..models.spec import get_spec
-from ..train.run import OLD_LOSSES, Run
+from ..train.run import Run
 from .templates import composition_template
 
 REPO = Path(__file__).resolve().parents[2]
@@ -188,8 +188,7 @@ def install_run(shipped: ShippedCheckpoint, comp: Path, runs_root: Path | None =
                     "eta_s": None, "its_per_s": m.get("its_per_s"), "error": "", "updated": time.time(),
                     "message": f"installed from the shipped demo checkpoint {shipped.name}"})
         shutil.copyfile(shipped.path, made.latest_path)
-        # the training curves keep the old losses file name (metrics.jsonl), which Run reads as the losses
-        for extra, dest in (("curves.jsonl", made.path / OLD_LOSSES), ("sample.png", made.sample_path(it))):
+        for extra, dest in (("curves.jsonl", made.losses_path), ("sample.png", made.sample_path(it))):
             if (shipped.folder / extra).exists():
                 shutil.copyfile(shipped.folder / extra, dest)
         made.write_log(f"Installed from {shipped.folder} (shipped demo checkpoint; the A->B generator only, float16).\n"

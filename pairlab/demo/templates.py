@@ -102,9 +102,8 @@ def composition_template(comp_dir, size: int, limit: int = TEMPLATE_LIMIT) -> tu
 
 
 def _cache_file(run: Run) -> Path:
-    """Where a run keeps its demo template: the one file the demo adds to a run folder (Run has no public name for a
-    cache file of another module yet; ``Run.cache_path(name)`` would be it)."""
-    return run.path / RUN_TEMPLATE_FILE
+    """Where a run keeps its demo template: the one file the demo adds to a run folder."""
+    return run.cache_path(RUN_TEMPLATE_FILE)
 
 
 def run_template(run_dir, size: int) -> tuple[np.ndarray | None, str]:

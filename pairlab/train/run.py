@@ -45,6 +45,8 @@ PROC = "proc.json"
 SAMPLES = "samples"
 CHECKPOINTS = "checkpoints"
 LATEST = "latest.pt"
+_KNOWN = {CONFIG, INFO, STATUS, LOSSES, OLD_LOSSES, SCORES, OLD_SCORES, PER_IMAGE, OLD_PER_IMAGE, LOG, JOB, PROC, SAMPLES,
+          CHECKPOINTS}
 
 
 def _read_json(path: Path) -> dict | None:
@@ -120,6 +122,12 @@ class Run:
         return (self.path / CONFIG).exists() or (self.path / JOB).exists()
 
     def _file(self, name: str) -> Path:
+        return self.path / name
+
+    def cache_path(self, name: str) -> Path:
+        """A file another module keeps in the run folder (a cache, e.g. the demo's landmark template), by its name."""
+        if not name or "/" in name or name.startswith(".") or name in _KNOWN:
+            raise ValueError(f"{name!r} is not a cache file name")
         return self.path / name
 
     # ----- config -------------------------------------------------------------------------------------------
