@@ -59,7 +59,27 @@ def _print_tree(data, indent: str = "") -> None:
             print(f"{indent}{key}: {value}")
 
 
+def votes(participants: int, votes: int) -> int:
+    """``study bench``: the vote server's load figures for this many participants x votes."""
+    from .study.bench import bench_votes
+
+    bench_votes(participants=participants, votes=votes)
+    return 0
+
+
 def run(what: str, args) -> int:
+    """Print the figures of one benchmark (``python -m pairlab bench WHAT``)."""
+    if what == "infer":  # the demo's latency figures
+        from .demo.bench import bench_infer, format_report
+
+        print(format_report(bench_infer()))
+        return 0
+    if what == "features":  # the feature-space figure at --points points
+        from .eval.feature_bench import bench_features
+
+        for key, value in bench_features(args.points).items():
+            print(f"{key}: {value}")
+        return 0
     if what == "data":
         result = bench_data(size=args.size, n=args.n)
     elif what == "train":

@@ -2,25 +2,10 @@
 from __future__ import annotations
 
 
-
-
-# ------------------------------------------------------------------------------------ bench
 def cmd_bench(args) -> int:
-    if args.what == "infer":  # the demo's latency figures (pairlab/demo/bench.py)
-        from ..demo.bench import bench_infer, format_report
-
-        print(format_report(bench_infer()))
-        return 0
-    if args.what == "features":  # the feature-space figure at 20,000 points (pairlab/eval/features.py)
-        from ..eval.feature_bench import bench_features
-
-        for key, value in bench_features(args.points).items():
-            print(f"{key}: {value}")
-        return 0
     from .. import bench
 
     return bench.run(args.what, args)
-
 
 
 def add_commands(sub) -> None:

@@ -4,23 +4,22 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from ..demo import shipped
-from ..demo.translate import DIRECTIONS, translate_files
+from .. import lab
 
 
 def cmd_demo(args) -> int:
     if args.action == "build":
-        made = shipped.build(Path(args.out) if args.out else None, max_iters=args.max_iters, threads=args.threads,
+        made = lab.build_demo(Path(args.out) if args.out else None, max_iters=args.max_iters, threads=args.threads,
                              only=[n.strip() for n in args.only.split(",") if n.strip()] if args.only else None)
-        print(f"wrote {len(made)} demo checkpoints to {args.out or shipped.shipped_root()}")
+        print(f"wrote {len(made)} demo checkpoints to {args.out or lab.shipped_root()}")
     elif args.action == "install":
         def report(f, m):
             print(f"  demo {100 * f:5.1f}%  {m}", flush=True)
 
-        summary = shipped.install_demo(progress=report if args.progress else None)
+        summary = lab.install_demo(progress=report if args.progress else None)
         print(json.dumps(summary, indent=1))
     else:
-        for s in shipped.shipped_checkpoints():
+        for s in lab.shipped_checkpoints():
             m = s.manifest
             metrics = ", ".join(f"{k} {v['mean']:.3f}" for k, v in (m.get("metrics") or {}).items() if v.get("mean") is not None)
             print(f"{s.name:20s} {m.get('model', ''):9s} {m.get('image_size')}px  {s.path.stat().st_size / 1e6:5.1f} MB  "
@@ -33,7 +32,7 @@ def cmd_demo(args) -> int:
 
 
 def cmd_translate(args) -> int:
-    summary = translate_files(args.checkpoint, args.images, args.out, direction=args.direction, pseudo=args.pseudo,
+    summary = lab.translate_files(args.checkpoint, args.images, args.out, direction=args.direction, pseudo=args.pseudo,
                               device=args.device, echo=print)
     for c in summary["checkpoints"]:
         if c["template_note"]:
@@ -66,7 +65,7 @@ def add_commands(sub) -> None:
                                       "shipped checkpoint folder or a .pt file")
     t.add_argument("images", nargs="+", metavar="IMAGE", help="image files (JPEG, PNG, WebP, ...)")
     t.add_argument("--out", required=True, help="output folder (created if missing)")
-    t.add_argument("--direction", default="AtoB", choices=list(DIRECTIONS),
+    t.add_argument("--direction", default="AtoB", choices=list(lab.DIRECTIONS),
                    help="AtoB (default: remove the attribute) or BtoA (CycleGAN and hybrid runs only)")
     t.add_argument("--pseudo", action="store_true", help="also write the synthesizer's pseudo-sample M(x) of each face")
     t.add_argument("--device", default="auto", help="auto (default: CUDA when present), cpu, cuda, cuda:N or mps")

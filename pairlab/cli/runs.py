@@ -4,19 +4,14 @@ from __future__ import annotations
 import json
 import time
 
-from ..models.spec import MODEL_NAMES
+from .. import lab
 from .common import overrides
 
 
 def cmd_train(args) -> int:
-    from .. import workspace
-    from ..train.loop import read_status, train_command
-    from ..train.jobs import resolve_composition
-
-    comp = resolve_composition(args.composition)
-    run_dir = train_command(comp, args.model, args.preset, overrides(args.set), name=args.name, seed=args.seed,
-                            presets_dir=workspace.home() / "presets")
-    status = read_status(run_dir)
+    run_dir = lab.train_foreground(args.composition, args.model, args.preset, overrides(args.set), seed=args.seed,
+                                   name=args.name)
+    status = lab.Run(run_dir).status()
     print(f"Run {run_dir.name} is {status.get('state')} at iteration {status.get('iteration')}/{status.get('total')}; "
           f"folder {run_dir}")
     return 0
@@ -24,7 +19,7 @@ def cmd_train(args) -> int:
 
 # ------------------------------------------------------------------------------------ runs (the queue)
 def _print_runs(runs) -> None:
-    from ..train.run import format_eta
+    format_eta = lab.format_eta
 
     if not runs:
         print("No runs yet.")
@@ -37,9 +32,7 @@ def _print_runs(runs) -> None:
 
 
 def cmd_runs(args) -> int:
-    from ..train.queue import FINAL, Queue
-
-    q = Queue()
+    q = lab.queue()
     action = args.action
     if action == "list":
         q.tick()
@@ -86,7 +79,7 @@ def cmd_runs(args) -> int:
             continue
         else:  # argparse restricts the choices
             raise ValueError(action)
-        print(f"{run_id}: {info['shown_state']}" + (f" - {info['error']}" if info["error"] and info["state"] in FINAL else ""))
+        print(f"{run_id}: {info['shown_state']}" + (f" - {info['error']}" if info["error"] and info["state"] in lab.FINAL_STATES else ""))
     return 0
 
 
@@ -97,7 +90,7 @@ def add_commands(sub) -> None:
                                    "$PAIRLAB_HOME/runs/<id>/. The same command again resumes the run; Ctrl+C stops it "
                                    "after saving a checkpoint.")
     t.add_argument("composition", help="a composition name (under $PAIRLAB_HOME/compositions) or folder")
-    t.add_argument("--model", default="cyclegan", choices=list(MODEL_NAMES), help="model kind (default cyclegan)")
+    t.add_argument("--model", default="cyclegan", choices=list(lab.MODEL_NAMES), help="model kind (default cyclegan)")
     t.add_argument("--preset", default="cpu-demo-64",
                    help="named settings: paper-128, paper-002 (paper 002's hybrid: use with --model hybrid), cpu-demo-64 "
                         "or a saved preset (default cpu-demo-64)")
@@ -118,7 +111,7 @@ def add_commands(sub) -> None:
     ru = rs.add_parser("submit", help="queue runs (one per composition x seed)",
                        description="Queue one run per composition x seed; they start when a slot is free.")
     ru.add_argument("compositions", nargs="+", help="composition names or folders")
-    ru.add_argument("--model", default="cyclegan", choices=list(MODEL_NAMES), help="model kind (default cyclegan)")
+    ru.add_argument("--model", default="cyclegan", choices=list(lab.MODEL_NAMES), help="model kind (default cyclegan)")
     ru.add_argument("--preset", default="cpu-demo-64", help="named settings (default cpu-demo-64)")
     ru.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a setting (repeatable)")
     ru.add_argument("--seeds", default="0", help="seeds, e.g. 0,1,2 or 0-4 (default 0)")

@@ -9,6 +9,7 @@ import argparse
 import math
 from pathlib import Path
 
+from .. import lab
 from ..errors import UserError
 
 
@@ -41,9 +42,7 @@ def print_results(res: dict) -> None:
 
 
 def cmd_list(args) -> int:
-    from ..study.plan import list_studies
-
-    rows = list_studies()
+    rows = lab.list_studies()
     if not rows:
         print("no studies yet")
     for r in rows:
@@ -53,67 +52,52 @@ def cmd_list(args) -> int:
 
 
 def cmd_results(args) -> int:
-    from ..study.export import study_results
-
-    print_results(study_results(args.study, bootstrap=args.bootstrap, min_catch_pass=args.min_catch_pass))
+    print_results(lab.study_results(args.study, bootstrap=args.bootstrap, min_catch_pass=args.min_catch_pass))
     return 0
 
 
 def cmd_export(args) -> int:
-    from ..study.export import export_study
-
     out = Path(args.out or f"study-{args.study}-results")
-    paths = export_study(args.study, out, bootstrap=args.bootstrap, min_catch_pass=args.min_catch_pass)
+    paths = lab.export_study(args.study, out, bootstrap=args.bootstrap, min_catch_pass=args.min_catch_pass)
     print(f"Exported study {args.study} to {out}: " + ", ".join(paths))
     return 0
 
 
 def cmd_state(args) -> int:
-    from ..study.plan import load_plan
-    from ..study.store import VoteStore
-
-    load_plan(args.study)
-    VoteStore.open().set_state(args.study, "closed" if args.action == "close" else "open")
+    lab.load_plan(args.study)
+    lab.set_study_state(args.study, "closed" if args.action == "close" else "open")
     print(f"study {args.study} is now {'closed' if args.action == 'close' else 'open'}")
     return 0
 
 
 def cmd_freeze(args) -> int:
-    from ..study.plan import QUESTIONS, StudyDesign, freeze
-    from ..study.sources import candidates_from_folders, candidates_from_runs
-
     if bool(args.runs) == bool(args.folders):
         raise UserError("Give either --runs or --folders (with --source-dir).")
     if args.runs:
-        inputs = candidates_from_runs(args.runs, args.labels, checkpoint=args.checkpoint)
+        inputs = lab.candidates_from_runs(args.runs, args.labels, checkpoint=args.checkpoint)
     else:
         if not args.source_dir:
             raise UserError("--folders needs --source-dir (the source images, named like the outputs).")
         pairs = [f.split("=", 1) for f in args.folders]
         if any(len(p) != 2 for p in pairs):
             raise UserError("Each --folders entry must look like label=folder.")
-        inputs = candidates_from_folders(dict(pairs), args.source_dir, args.truth_dir)
-    design = StudyDesign(title=args.title, task=args.task, question=args.question or QUESTIONS.get(args.task, ""),
+        inputs = lab.candidates_from_folders(dict(pairs), args.source_dir, args.truth_dir)
+    design = lab.StudyDesign(title=args.title, task=args.task, question=args.question or lab.QUESTIONS.get(args.task, ""),
                          sample_count=args.samples, sample_seed=args.seed, comparisons=tuple(args.comparisons),
                          trials_per_participant=args.trials, repeats=args.repeats, catch_trials=args.catch, seed=args.seed)
-    sid = freeze(design, inputs)
-    from ..study.server import public_base_url
-
-    print(f"Frozen study {sid}; participant link: {public_base_url()}/study/{sid}")
+    sid = lab.freeze_study(design, inputs)
+    print(f"Frozen study {sid}; participant link: {lab.study_url(sid)}")
     return 0
 
 
 def cmd_serve(args) -> int:
-    from ..study.server import main as serve_main
-
-    return serve_main(["--host", args.host, "--port", str(args.port)])
+    return lab.serve_participants(args.host, args.port)
 
 
 def cmd_bench(args) -> int:
-    from ..study.bench import bench_votes
+    from .. import bench
 
-    bench_votes(participants=args.participants, votes=args.votes)
-    return 0
+    return bench.votes(participants=args.participants, votes=args.votes)
 
 
 def add_commands(subparsers) -> argparse.ArgumentParser:

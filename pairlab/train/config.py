@@ -292,3 +292,29 @@ def load_preset(name: str, directory=None) -> TrainConfig:
         return PRESETS[name]
     known = sorted(PRESETS) + (sorted(p.stem for p in Path(directory).glob("*.json")) if directory else [])
     raise UserError(f"Unknown preset {name!r}; known presets are {', '.join(known)}.")
+
+
+def preset_names(directory=None) -> list[str]:
+    """The built-in presets, then the ones saved in ``directory``."""
+    saved = sorted(p.stem for p in Path(directory).glob("*.json")) if directory is not None else []
+    return sorted(PRESETS) + [s for s in saved if s not in PRESETS]
+
+
+def describe_preset(preset: str, model: str, directory=None) -> str:
+    """One paragraph: what ``preset`` trains as ``model`` (before overrides); an unknown preset is its sentence."""
+    try:
+        base = load_preset(preset, directory)
+        cfg = base.with_overrides({"model": model}).resolved()
+    except UserError as exc:
+        return str(exc)
+    spec = get_spec(cfg.model)
+    length = f"{cfg.max_iters} iterations" if cfg.max_iters else f"{cfg.n_epochs} + {cfg.n_epochs_decay} epochs"
+    extra = f", relativistic D {cfg.relativistic}" if cfg.relativistic != "none" else ""
+    if spec.paired_repeats_apply:
+        extra += (f", paired_repeats {cfg.paired_repeats} (each paired sample {cfg.paired_repeats}x per epoch)"
+                  if cfg.paired_repeats else ", paired_repeats 0 (paired samples repeated to match the unpaired count)")
+    meant = (f" This preset is written for {base.model}: choose that model to train it as intended."
+             if base.model not in (model, TrainConfig.model) else "")
+    return (f"Preset `{preset}` as {cfg.model} (before overrides): {cfg.image_size}² (load {cfg.load_size or cfg.image_size}), ngf {cfg.ngf}, "
+            f"ndf {cfg.ndf}, {spec.describe_networks(cfg)}, batch {cfg.batch_size}, lr {cfg.lr:g}, {length}{extra}; checkpoint every "
+            f"{cfg.save_every}, samples every {cfg.sample_every}, device {cfg.device}.{meant}")

@@ -16,8 +16,7 @@ from pathlib import Path
 
 import gradio as gr
 
-from .. import workspace
-from ..demo import translate as T
+from .. import lab, workspace
 from ..errors import UserError
 from .common import friendly
 
@@ -26,7 +25,7 @@ KEEP_RESULTS = 20  # result folders kept under cache/demo/ (the download of each
 
 
 def checkpoint_choices() -> list[tuple[str, str]]:
-    return [(ref.label, ref.key) for ref in T.list_checkpoints()]
+    return [(ref.label, ref.key) for ref in lab.list_checkpoints()]
 
 
 def example_faces() -> list[str]:
@@ -78,7 +77,7 @@ def build_tab() -> dict:
                 image = _safe_preprocess(gr.Image(label="Face photo", sources=["upload", "webcam"], type="filepath",
                                                   image_mode=None, elem_id="demo-input", height=280))
                 with gr.Row():
-                    ckpts = gr.Dropdown(label="Checkpoints (up to four)", multiselect=True, max_choices=T.MAX_CHECKPOINTS,
+                    ckpts = gr.Dropdown(label="Checkpoints (up to four)", multiselect=True, max_choices=lab.MAX_CHECKPOINTS,
                                         choices=[], elem_id="demo-checkpoints", scale=3)
                     refresh = gr.Button("↻", scale=0, min_width=40, elem_id="demo-refresh")
                 direction = gr.Radio([("A → B (remove)", "AtoB"), ("B → A (add)", "BtoA")], value="AtoB",
@@ -107,7 +106,7 @@ def build_tab() -> dict:
             keys = {k for _, k in choices}
             value = [c for c in (current or []) if c in keys]
             if not value and choices:  # something to translate with straight away: the shipped ones side by side
-                value = [k for _, k in choices if k.startswith("shipped:")][:T.MAX_CHECKPOINTS] or [choices[0][1]]
+                value = [k for _, k in choices if k.startswith("shipped:")][:lab.MAX_CHECKPOINTS] or [choices[0][1]]
             return gr.update(choices=choices, value=value)
 
         def do_directions(keys):
@@ -115,7 +114,7 @@ def build_tab() -> dict:
             both = False
             for k in keys or []:
                 try:
-                    both = both or len(T.directions_of(T.resolve_checkpoint(k))) > 1
+                    both = both or len(lab.directions_of(lab.resolve_checkpoint(k))) > 1
                 except UserError:
                     continue
             return gr.update(visible=both) if both else gr.update(visible=False, value="AtoB")
@@ -132,18 +131,18 @@ def build_tab() -> dict:
                 return None, [], None, _status("Choose at least one checkpoint to translate with.", True)
             progress(0.1, desc="Finding the face and translating")
             try:
-                res = T.translate_image(path, list(keys), direction=dr or "AtoB", pseudo=bool(show_pseudo),
+                res = lab.translate_image(path, list(keys), direction=dr or "AtoB", pseudo=bool(show_pseudo),
                                         name=Path(path).name)
             except UserError as exc:
                 return None, [], None, _status(str(exc), True)
             out = _results_dir()
             stem = workspace.safe_name(Path(path).stem)[:40] or "face"
-            files = T.save_result(res, out, stem)
+            files = lab.save_result(res, out, stem)
             timings = {"input": Path(path).name, "message": res.message, "align_ms": round(res.align_ms, 2),
                        "faces": res.face.n_faces, "direction": dr, "files": files,
                        "errors": {t.label: t.error for t in res.items if t.image is None}}
             workspace.write_json_atomic(out / "timings.json", timings)
-            zip_path = T.zip_files(out, [f["file"] for f in files] + ["timings.json"], out / f"{stem}-demo.zip")
+            zip_path = lab.zip_files(out, [f["file"] for f in files] + ["timings.json"], out / f"{stem}-demo.zip")
             problem = any(t.image is None for t in res.items)
             text = f"{res.message} Alignment took {res.align_ms:.0f} ms."
             return res.first_crop, res.gallery(), str(zip_path), _status(text, problem)

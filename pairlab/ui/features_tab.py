@@ -3,7 +3,7 @@ the encoder and the ellipse radius; Plot fits the PCA on every image of the sour
 data and of test data side by side (WebGL scatter). The legend toggles a group in both panels; hovering a point shows
 its thumbnail and provenance; PNG / standalone HTML / CSV exports.
 
-Thin: ``pairlab.eval.features`` does the work; a run or group that cannot be placed gets one sentence and the rest
+Thin: the lab façade (``pairlab.lab``: the feature space of ``pairlab.eval.features``) does the work; a run or group that cannot be placed gets one sentence and the rest
 of the plot still shows.
 """
 from __future__ import annotations
@@ -14,11 +14,8 @@ import math
 import gradio as gr
 import plotly.graph_objects as go
 
-from .. import workspace
-from ..data.compose import list_compositions
+from .. import lab, workspace
 from ..errors import UserError
-from ..eval import feature_plot, features
-from ..train.run import finished_runs
 from .common import friendly, progress_adapter, reopen_quietly
 
 ENCODER_CHOICES = [("attribute classifier (penultimate layer)", "attribute"), ("identity encoder", "identity")]
@@ -29,21 +26,16 @@ STAT_HEADERS = ["panel", "group", "n", "PC1", "PC2", "to real A", "to real B", "
 
 # ----- what the tab shows (plain functions of the workspace) ----------------------------------------------
 def composition_choices() -> list[tuple[str, str]]:
-    return [(f"{c['name']} ({c['recipe']}, {c['task']})", c["name"]) for c in list_compositions()]
+    return [(f"{c['name']} ({c['recipe']}, {c['task']})", c["name"]) for c in lab.list_compositions()]
 
 
 def run_choices() -> list[tuple[str, str]]:
-    runs = [r.describe() for r in finished_runs()]
+    runs = [r.describe() for r in lab.finished_runs()]
     return [(f"{r['id']} ({r['model']}, {r['composition']})", r["id"]) for r in runs]
 
 
 def source_choices() -> list[tuple[str, str]]:
-    out = [(SOURCE_OF_COMPOSITION, "")]
-    root = workspace.sub("sources")
-    for folder in sorted(root.iterdir()) if root.is_dir() else []:
-        if not folder.name.startswith(".") and (folder / "img_align_celeba").is_dir():
-            out.append((folder.name, str(folder)))
-    return out
+    return [(SOURCE_OF_COMPOSITION, "")] + [(folder.name, str(folder)) for folder in lab.workspace_sources()]
 
 
 def empty_figure(text: str = "Choose a composition and runs, then Plot") -> go.Figure:
@@ -53,15 +45,15 @@ def empty_figure(text: str = "Choose a composition and runs, then Plot") -> go.F
     return fig
 
 
-def explained_md(space: features.FeatureSpace) -> str:
+def explained_md(space: lab.FeatureSpace) -> str:
     ev = space.explained
     size = f"{space.image_size}x{space.image_size}" if space.image_size else "native size"
     return (f"**PCA** fitted on all {space.fit_count} images of `{space.source_name}` ({size}) · explained variance "
             f"**PC1 {ev[0]:.1%}**, **PC2 {ev[1]:.1%}** (together {ev.sum():.1%}) · features: {html.escape(space.encoder)}")
 
 
-def stats_rows(space: features.FeatureSpace) -> list[list]:
-    rows = features.group_stats(space)
+def stats_rows(space: lab.FeatureSpace) -> list[list]:
+    rows = lab.group_stats(space)
     keys = ("pc1", "pc2", "d_real_on", "d_real_off", "d_pseudo")
     scale = max([abs(r[k]) for r in rows for k in keys if r.get(k) is not None] + [1e-12])
     digits = max(2, 3 - math.ceil(math.log10(scale)))  # three significant digits at the plot's scale
@@ -73,7 +65,7 @@ def stats_rows(space: features.FeatureSpace) -> list[list]:
              f(r.get("d_real_off")), f(r.get("d_pseudo"))] for r in rows]
 
 
-def status_md(space: features.FeatureSpace) -> str:
+def status_md(space: lab.FeatureSpace) -> str:
     points = sum(len(g.shown) for g in space.groups if g.shown is not None)
     head = (f"Plotted {len({g.key for g in space.groups})} groups ({points:,} points) in "
             f"{space.timings.get('total_s', 0):.1f} s" + (" (features from the cache)."
@@ -110,7 +102,7 @@ def build_tab() -> dict:
                 plot = gr.Plot(label="Feature space (legend: click to toggle a group; hover a point for its image)",
                                elem_id="feat-plot")
                 # The hover thumbnails: a script that listens to the plot's hover events (gr.Plot has none).
-                gr.HTML("", elem_id="feat-hover", js_on_load=feature_plot.APP_HOVER_JS)
+                gr.HTML("", elem_id="feat-hover", js_on_load=lab.FEATURE_HOVER_JS)
                 table = gr.Dataframe(headers=STAT_HEADERS, label="Group means in PCA space and distances "
                                      "between means (real A / B of the test split)", interactive=False,
                                      elem_id="feat-table", wrap=True,
@@ -131,8 +123,8 @@ def build_tab() -> dict:
                               else ""))
 
         def _show(space):
-            fig = feature_plot.make_figure(space)
-            paths = feature_plot.export(space, feature_plot.export_dir(), fig=fig)
+            fig = lab.feature_figure(space)
+            paths = lab.export_features(space, lab.feature_export_dir(), fig=fig)
             return (space, fig, explained_md(space), stats_rows(space),
                     [str(paths["png"]), str(paths["html"]), str(paths["csv"])], status_md(space))
 
@@ -140,11 +132,11 @@ def build_tab() -> dict:
         def do_plot(comp_name, run_ids, source_path, task_name, enc, sig, train_missing, progress=gr.Progress()):
             if not comp_name and not run_ids and not source_path:
                 raise UserError("Choose a composition, runs or a source to plot.")
-            request = features.FeatureRequest(composition=comp_name or None, runs=tuple(run_ids or ()),
+            request = lab.FeatureRequest(composition=comp_name or None, runs=tuple(run_ids or ()),
                                               encoder=enc or "attribute", sigma=float(sig or 1.0),
                                               source=source_path or None, task=task_name or "eyeglasses",
                                               train_encoder=bool(train_missing))
-            space = features.feature_space(request, progress=progress_adapter(progress))
+            space = lab.feature_space(request, progress=progress_adapter(progress))
             workspace.remember_view("features", {"composition": comp_name or None, "runs": list(run_ids or []),
                                                  "source": source_path or "", "task": task_name, "encoder": enc,
                                                  "sigma": float(sig or 1.0)})
@@ -154,7 +146,7 @@ def build_tab() -> dict:
         def do_sigma(space, sig):
             if space is None:
                 return (None, gr.update(), gr.update(), gr.update(), gr.update(), gr.update())
-            features.set_sigma(space, float(sig or 1.0))
+            lab.set_sigma(space, float(sig or 1.0))
             return _show(space)
 
         outputs = [space_state, plot, explained, table, files, status]

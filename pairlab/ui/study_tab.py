@@ -11,13 +11,8 @@ import time
 import gradio as gr
 import plotly.graph_objects as go
 
-from .. import workspace
+from .. import lab, workspace
 from ..errors import UserError
-from ..study import plan as plan_mod
-from ..study import sources
-from ..study.export import export_study, study_results
-from ..study.server import public_base_url
-from ..study.store import VoteStore
 from .common import friendly, number, progress_adapter
 
 STUDY_COLUMNS = ["study_id", "title", "state", "runs", "samples", "trials_per_participant", "participants", "finished", "votes"]
@@ -33,16 +28,16 @@ def _r(x, digits=3):
 
 
 def run_choices() -> list[str]:
-    return [r["name"] for r in sources.finished_runs()]
+    return sorted(r.id for r in lab.finished_runs())
 
 
 def studies_table():
-    rows = plan_mod.list_studies()
+    rows = lab.list_studies()
     return [[r[c] for c in STUDY_COLUMNS] for r in rows], [r["study_id"] for r in rows]
 
 
 def study_link(study_id: str) -> str:
-    return f"{public_base_url()}/study/{study_id}"
+    return lab.study_url(study_id)
 
 
 def parse_labels(text: str, n: int) -> list[str] | None:
@@ -67,12 +62,12 @@ def parse_folders(text: str) -> dict[str, str]:
 
 
 def make_design(title, task, question, a_left, a_right, a_both, a_neither, instructions, count, seed, picked,
-                comparisons, per, repeats, catch) -> plan_mod.StudyDesign:
+                comparisons, per, repeats, catch) -> lab.StudyDesign:
     count, seed = number(count, "the number of samples", low=1), number(seed, "the seed", low=0, high=2**31 - 1)
     per, repeats = number(per, "the trials per participant", low=0), number(repeats, "the repeats", low=0)
     catch = number(catch, "the catch trials", low=0)
     try:
-        return plan_mod.StudyDesign(
+        return lab.StudyDesign(
             title=title, task=task, question=question, answers=(a_left, a_right, a_both, a_neither),
             instructions=instructions, sample_count=count, sample_seed=seed,
             samples=tuple(s.strip() for s in (picked or "").replace("\n", ",").split(",") if s.strip()),
@@ -101,7 +96,7 @@ def bt_figure(rows: list[dict]) -> go.Figure:
 def results_view(study_id: str, drop_failed_catch: bool):
     if not study_id:
         raise UserError("Choose a study first.")
-    res = study_results(study_id, min_catch_pass=1.0 if drop_failed_catch else None)
+    res = lab.study_results(study_id, min_catch_pass=1.0 if drop_failed_catch else None)
     matrix = res["matrix"]
     pairs = [[_r(p[c], 4 if c == "p_value" else 3) for c in PAIR_COLUMNS] for p in res["pairs"]]
     bt = [[_r(r[c]) for c in BT_COLUMNS] for r in res["bradley_terry"]]
@@ -149,13 +144,13 @@ def build_tab():
                 comparisons = gr.CheckboxGroup([("every pair of runs", "pairs"), ("each run against the source image", "vs_source")],
                                                value=["pairs", "vs_source"], label="Comparisons", elem_id="st-comparisons")
             with gr.Column(scale=1):
-                question = gr.Textbox(value=plan_mod.QUESTIONS["eyeglasses"], label="Question", elem_id="st-question")
+                question = gr.Textbox(value=lab.QUESTIONS["eyeglasses"], label="Question", elem_id="st-question")
                 with gr.Row():
-                    a_left = gr.Textbox(value=plan_mod.DEFAULT_ANSWERS[0], label="left", min_width=80)
-                    a_right = gr.Textbox(value=plan_mod.DEFAULT_ANSWERS[1], label="right", min_width=80)
-                    a_both = gr.Textbox(value=plan_mod.DEFAULT_ANSWERS[2], label="both", min_width=80)
-                    a_neither = gr.Textbox(value=plan_mod.DEFAULT_ANSWERS[3], label="neither", min_width=80)
-                instructions = gr.Textbox(value=plan_mod.DEFAULT_INSTRUCTIONS, lines=4, label="Instructions")
+                    a_left = gr.Textbox(value=lab.DEFAULT_ANSWERS[0], label="left", min_width=80)
+                    a_right = gr.Textbox(value=lab.DEFAULT_ANSWERS[1], label="right", min_width=80)
+                    a_both = gr.Textbox(value=lab.DEFAULT_ANSWERS[2], label="both", min_width=80)
+                    a_neither = gr.Textbox(value=lab.DEFAULT_ANSWERS[3], label="neither", min_width=80)
+                instructions = gr.Textbox(value=lab.DEFAULT_INSTRUCTIONS, lines=4, label="Instructions")
                 with gr.Row():
                     per = gr.Number(value=0, label="trials per participant (0 = all)", elem_id="st-per")
                     repeats = gr.Number(value=2, label="repeated trials", elem_id="st-repeats")
@@ -186,7 +181,7 @@ def build_tab():
         files = gr.File(label="Exports", file_count="multiple", interactive=False, elem_id="st-files")
 
         def on_task(t):
-            return plan_mod.QUESTIONS.get(t, "")
+            return lab.QUESTIONS.get(t, "")
 
         task.change(on_task, task, question)
 
@@ -204,19 +199,19 @@ def build_tab():
             if folder_text and folder_text.strip():
                 if not src_dir or not src_dir.strip():
                     raise UserError("Give the folder of the source images too.")
-                inputs = sources.candidates_from_folders(
+                inputs = lab.candidates_from_folders(
                     parse_folders(folder_text), workspace.check_allowed(src_dir),
                     workspace.check_allowed(tr_dir) if tr_dir and tr_dir.strip() else None)
             else:
                 run_names = run_names or []
-                if not plan_mod.MIN_CANDIDATES <= len(run_names) <= plan_mod.MAX_CANDIDATES:
+                if not lab.MIN_CANDIDATES <= len(run_names) <= lab.MAX_CANDIDATES:
                     raise UserError("Choose 2 to 6 finished runs (or give image folders).")
                 dirs = [workspace.sub("runs") / n for n in run_names]
-                inputs = sources.candidates_from_runs(dirs, parse_labels(label_text, len(dirs)), checkpoint=ckpt or "latest",
+                inputs = lab.candidates_from_runs(dirs, parse_labels(label_text, len(dirs)), checkpoint=ckpt or "latest",
                                                       progress=progress_adapter(progress, 0, 0.5))
                 report = progress_adapter(progress, 0.5, 0.5)
-            sid = plan_mod.freeze(design, inputs, progress=report)
-            p = plan_mod.load_plan(sid)
+            sid = lab.freeze_study(design, inputs, progress=report)
+            p = lab.load_plan(sid)
             rows, ids = studies_table()
             link = study_link(sid)
             msg = (f"Frozen study **{sid}** ({len(p.data['samples'])} samples, {p.data['pool_size']} distinct trials, "
@@ -238,9 +233,7 @@ def build_tab():
         def do_close(study_id):
             if not study_id:
                 raise UserError("Choose a study first.")
-            store = VoteStore.open()
-            new = "open" if store.study_state(study_id) == "closed" else "closed"
-            store.set_state(study_id, new)
+            new = lab.set_study_state(study_id, "open" if lab.study_state(study_id) == "closed" else "closed")
             rows, _ = studies_table()
             return rows, f"Study **{study_id}** is now **{new}**" + (" (its link takes no more answers)." if new == "closed" else ".")
 
@@ -251,7 +244,7 @@ def build_tab():
             if not study_id:
                 raise UserError("Choose a study first.")
             out = workspace.sub("cache") / "study-exports" / f"{study_id}-{time.strftime('%Y%m%d-%H%M%S')}"
-            paths = export_study(study_id, out, min_catch_pass=1.0 if drop else None)
+            paths = lab.export_study(study_id, out, min_catch_pass=1.0 if drop else None)
             return [str(p) for p in paths.values()]
 
         export_btn.click(do_export, [chosen, drop_failed], files)

@@ -1,6 +1,6 @@
 """Training tab: queue runs (one, or a sweep over compositions x seeds), watch them, stop / resume / retry / delete.
 
-Thin: every action is one call into ``pairlab.train.queue``; everything shown is read from the run folders, so a
+Thin: every action is one call into the lab façade (``pairlab.lab``: the queue and its runs); everything shown is read from the run folders, so a
 page reload (or an app restart) loses nothing.
 """
 from __future__ import annotations
@@ -10,13 +10,8 @@ import html
 import gradio as gr
 import plotly.graph_objects as go
 
-from .. import workspace
-from ..data import compose as compose_mod
+from .. import lab
 from ..errors import UserError
-from ..models.spec import get_spec
-from ..train.config import MODEL_NAMES, PRESETS, TrainConfig, load_preset
-from ..train.queue import default_queue
-from ..train.run import Run, format_eta
 from .common import friendly
 
 HEADERS = ["run", "composition", "model", "preset", "seed", "state", "progress", "ETA", "error"]
@@ -27,36 +22,20 @@ STATE_COLORS = {"queued": "#9aa0a6", "running": "#2f7ed8", "stopping": "#e8a33d"
 
 # ----- what the tab shows (plain functions of the workspace) ----------------------------------------------
 def composition_names() -> list[str]:
-    return [c["name"] for c in compose_mod.list_compositions()]
+    return [c["name"] for c in lab.list_compositions()]
 
 
 def preset_names() -> list[str]:
-    saved = sorted(p.stem for p in (workspace.home() / "presets").glob("*.json"))
-    return sorted(PRESETS) + [s for s in saved if s not in PRESETS]
+    return lab.preset_names()
 
 
 def preset_summary(preset: str, model: str) -> str:
-    try:
-        base = load_preset(preset, workspace.home() / "presets")
-        cfg = base.with_overrides({"model": model}).resolved()
-    except UserError as exc:
-        return str(exc)
-    length = f"{cfg.max_iters} iterations" if cfg.max_iters else f"{cfg.n_epochs} + {cfg.n_epochs_decay} epochs"
-    net = get_spec(cfg.model).describe_networks(cfg)
-    extra = f", relativistic D {cfg.relativistic}" if cfg.relativistic != "none" else ""
-    if get_spec(cfg.model).paired_repeats_apply:
-        extra += (f", paired_repeats {cfg.paired_repeats} (each paired sample {cfg.paired_repeats}x per epoch)"
-                  if cfg.paired_repeats else ", paired_repeats 0 (paired samples repeated to match the unpaired count)")
-    meant = (f" This preset is written for {base.model}: choose that model to train it as intended."
-             if base.model not in (model, TrainConfig.model) else "")
-    return (f"Preset `{preset}` as {cfg.model} (before overrides): {cfg.image_size}² (load {cfg.load_size or cfg.image_size}), ngf {cfg.ngf}, "
-            f"ndf {cfg.ndf}, {net}, batch {cfg.batch_size}, lr {cfg.lr:g}, {length}{extra}; checkpoint every "
-            f"{cfg.save_every}, samples every {cfg.sample_every}, device {cfg.device}.{meant}")
+    return lab.describe_preset(preset, model)
 
 
 def run_rows(runs: list[dict]) -> list[list]:
     return [[r["id"], r["composition"], r["model"], r["preset"], r["seed"], r["shown_state"],
-             f"{r['iteration']}/{r['total'] or '?'} ({100 * r['progress']:.0f}%)", format_eta(r["eta_s"]),
+             f"{r['iteration']}/{r['total'] or '?'} ({100 * r['progress']:.0f}%)", lab.format_eta(r["eta_s"]),
              r["error"]] for r in runs]
 
 
@@ -70,7 +49,7 @@ def progress_html(info: dict | None) -> str:
     if info.get("its_per_s") and info["state"] == "running":
         parts.append(f"{info['its_per_s']:.2f} it/s")
     if info["eta_s"] is not None:
-        parts.append(f"ETA {format_eta(info['eta_s'])}")
+        parts.append(f"ETA {lab.format_eta(info['eta_s'])}")
     if info["device"]:
         parts.append(html.escape(info["device"]))
     text = " · ".join(parts)
@@ -87,7 +66,7 @@ def progress_html(info: dict | None) -> str:
 
 def read_metrics(run_dir) -> list[dict]:
     """The run's training losses, one dict per logged iteration (``Run.losses``)."""
-    return Run(run_dir).losses()
+    return lab.Run(run_dir).losses()
 
 
 def loss_figure(metrics: list[dict], title: str = "") -> go.Figure:
@@ -115,12 +94,12 @@ def loss_figure(metrics: list[dict], title: str = "") -> go.Figure:
 
 
 def latest_sample(run_dir) -> str | None:
-    latest = Run(run_dir).latest_sample()
+    latest = lab.Run(run_dir).latest_sample()
     return str(latest) if latest else None
 
 
 def log_tail(run_dir, lines: int = 10) -> str:
-    return Run(run_dir).log_tail(lines)
+    return lab.Run(run_dir).log_tail(lines)
 
 
 def default_selection(runs: list[dict]) -> str | None:
@@ -136,13 +115,13 @@ def build_tab():
     with gr.Tab("Training", id="training") as tab:
         gr.Markdown("Train **CycleGAN**, **Pix2Pix** or the **hybrid** paired + unpaired model (paper 002) on a "
                     "composition. Runs go into a background queue and run in their own processes, one per slot "
-                    f"(slots here: {default_queue().describe_slots()}); they keep going when you close the page.")
+                    f"(slots here: {lab.queue().describe_slots()}); they keep going when you close the page.")
         with gr.Row():
             with gr.Column(scale=1, min_width=320):
                 gr.Markdown("### Launch")
                 comps = composition_names()
                 comp = gr.Dropdown(comps, value=comps[-1] if comps else None, label="Composition", elem_id="tr-comp")
-                model = gr.Radio(list(MODEL_NAMES), value="cyclegan", label="Model", elem_id="tr-model")
+                model = gr.Radio(list(lab.MODEL_NAMES), value="cyclegan", label="Model", elem_id="tr-model")
                 preset = gr.Dropdown(preset_names(), value="cpu-demo-64", label="Preset", elem_id="tr-preset")
                 preset_info = gr.Markdown(preset_summary("cpu-demo-64", "cyclegan"), elem_id="tr-preset-info")
                 overrides = gr.Textbox(label="Overrides (key=value, separated by commas)", lines=2,
@@ -179,7 +158,7 @@ def build_tab():
         # ----- handlers ---------------------------------------------------------------------------------
         def details(run_id, old_sig, force=False):
             """progress, curves, sample, log for the selected run; unchanged parts are skipped."""
-            q = default_queue()
+            q = lab.queue()
             if not run_id:
                 if old_sig.get("run") is None and not force:
                     return gr.skip(), gr.skip(), gr.skip(), gr.skip(), old_sig
@@ -188,7 +167,7 @@ def build_tab():
                 info = q.info(run_id)
             except UserError:
                 return progress_html(None), loss_figure([]), None, "", {"run": None}
-            folder = Run(info["path"])
+            folder = lab.Run(info["path"])
             new = {"run": run_id, "metrics": folder.losses_signature(), "sample": latest_sample(folder),
                    "log": folder.log_signature(),
                    "progress": [info[k] for k in ("shown_state", "iteration", "total", "eta_s", "error", "device")]}
@@ -205,7 +184,7 @@ def build_tab():
             return (gr.skip() if rows == old_rows else rows), rows
 
         def on_timer(run_id, old_sig):
-            q = default_queue()
+            q = lab.queue()
             try:
                 q.tick()
             except UserError:
@@ -225,7 +204,7 @@ def build_tab():
                    queue=False)
 
         def on_load():
-            q = default_queue()
+            q = lab.queue()
             runs = q.list_runs()
             ids = [r["id"] for r in runs]
             chosen = default_selection(runs)
@@ -265,14 +244,12 @@ def build_tab():
 
         @friendly
         def do_launch(comp_name, model_name, preset_name, overrides_text, seeds_text, sweep_names, run_name):
-            from ..train.jobs import launch_plan
-
             run_name = (run_name or "").strip()
             targets = list(sweep_names or []) or ([comp_name] if comp_name else [])
             if not targets:
                 raise UserError("Choose a composition first (build one in the Datasets tab).")
-            targets, seed_list = launch_plan(targets, seeds_text if seeds_text is not None else "", run_name)
-            ids = default_queue().launch(targets, model_name, preset_name, overrides_text, seed_list, name=run_name)
+            targets, seed_list = lab.launch_plan(targets, seeds_text if seeds_text is not None else "", run_name)
+            ids = lab.queue().launch(targets, model_name, preset_name, overrides_text, seed_list, name=run_name)
             msg = (f"Queued **{ids[0]}**." if len(ids) == 1 else
                    f"Queued a sweep of **{len(ids)} runs** ({len(targets)} composition(s) × {len(seed_list)} seed(s)).")
             if run_name and ids[0] != run_name:
@@ -281,7 +258,7 @@ def build_tab():
             return {"message": msg, "select": ids[0]}
 
         def show(result, run_id, old_sig):
-            q = default_queue()
+            q = lab.queue()
             runs = q.list_runs()
             ids = [r["id"] for r in runs]
             chosen = result.get("select") or run_id
@@ -298,7 +275,7 @@ def build_tab():
         def action(verb):
             @friendly
             def do(run_id):
-                q = default_queue()
+                q = lab.queue()
                 if not run_id:
                     raise UserError("Choose a run first.")
                 if verb == "stop":
