@@ -225,6 +225,17 @@ def set_study_state(study_id: str, state: str) -> str:
     return state
 
 
+def secret_files(home=None) -> list[Path]:
+    """The workspace's secret-bearing files (the study secret, the lab password, the vote store and its journals):
+    the lab must never serve them."""
+    from .study.access import PASSWORD_FILE, SECRET_FILE
+    from .study.store import DB_NAME
+
+    studies = Path(home if home is not None else workspace.home()) / "studies"
+    names = [SECRET_FILE, PASSWORD_FILE, DB_NAME, DB_NAME + "-wal", DB_NAME + "-shm", DB_NAME + "-journal"]
+    return [studies / n for n in names]
+
+
 def serve_participants(host: str, port: int) -> int:
     """Serve only the participant pages (``study serve``), in the foreground."""
     from .study.server import main

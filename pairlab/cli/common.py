@@ -15,7 +15,7 @@ def progress_printer(prefix: str):
 
 
 def overrides(items) -> list[str]:
-    from ..train.jobs import parse_overrides
+    from ..lab import parse_overrides
 
     out = []
     for item in items or []:

@@ -78,12 +78,9 @@ class ServeOnlyHandedOut:
 
 def blocked_paths(home: Path) -> list[str]:
     """Secret-bearing files of the workspace, refused by Gradio even as a handler's return value."""
-    from ..study.access import PASSWORD_FILE, SECRET_FILE
-    from ..study.store import DB_NAME
+    from .. import lab
 
-    studies = Path(home) / "studies"
-    names = [SECRET_FILE, PASSWORD_FILE, DB_NAME, DB_NAME + "-wal", DB_NAME + "-shm", DB_NAME + "-journal"]
-    return [str(studies / n) for n in names]
+    return [str(p) for p in lab.secret_files(home)]
 
 
 def launch_kwargs(home: Path) -> dict:
