@@ -2,7 +2,8 @@
 views, the image grid (one PNG with column headers), the metric table (CSV / LaTeX) and plot data of each metric
 against alpha with error bars over seeds.
 
-Plain functions of run folders and ``evaluate_runs`` results; the Compare tab is a thin layer over them.
+Plain functions of run folders and ``evaluate_runs`` results; ``comparison.compare`` puts them together into one
+``Comparison`` (the Compare tab and ``python -m pairlab compare`` are thin layers over it).
 
     described = describe_runs(run_dirs)            # what each run is; one sentence for a run that cannot be read
     grid = build_grid(run_dirs, rows=6, seed=0)    # {"image": PIL, "columns": [...], "samples": [...], "problems"}
@@ -45,13 +46,13 @@ VIEWS = {
 
 
 # ================================================================================ describing and ordering runs
-def describe_runs(run_dirs) -> list[dict]:
+def describe_runs(run_dirs, checkpoint="latest") -> list[dict]:
     """``evaluate.describe_run`` of each run plus its checkpoint check; a run that cannot be used gets ``error``."""
     out = []
     for run in run_dirs:
         try:
             d = describe_run(run)
-            checkpoint_path(Path(d["run"]))  # a run without checkpoints says so here, before any work
+            checkpoint_path(Path(d["run"]), checkpoint)  # a run without checkpoints says so here, before any work
         except UserError as exc:
             d = {"run": str(run), "name": Path(str(run)).name, "error": str(exc)}
         out.append(d)

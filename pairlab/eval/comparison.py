@@ -1,0 +1,337 @@
+"""Compare, headless: ``compare(runs, ...) -> Comparison``, the one call behind the Compare tab and
+``python -m pairlab compare``.
+
+    c = compare(["run-a", "run-b"], view="alpha", metrics=["gt_mse"], direction="AtoB")
+    headers, rows = c.table()          # ordered by alpha / recipe; aggregate=True: one row per group of seeds
+    c.figure("gt_mse")                 # plotly figure of the metric against alpha, the baseline as a dashed line
+    c.grid()                           # PIL image: rows are test samples, columns source / runs / ground truth
+    c.problems(); c.report()           # one sentence per run that cannot be used; the tab's status text
+    c.export(folder)                   # {"csv", "tex", "grid", "plot", "json"}: paths of the files written
+
+It evaluates the runs in the view (``evaluate.evaluate_runs``, metrics cached per checkpoint, with the
+input-unchanged baseline rows), tabulates them (``compare.comparison_table``) and draws the grid
+(``compare.build_grid``); a run that cannot be used gets one sentence, the rest still shows.
+``compare(..., evaluate=False)`` draws only the grid (the tab's "Show grid").
+"""
+from __future__ import annotations
+
+import html
+import json
+import os
+import time
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from .. import workspace
+from ..errors import UserError
+from . import compare as core
+from .evaluate import BASELINE_NAME, baseline_note, evaluate_runs, is_baseline, metric_notes
+from .metrics import REGION_RULE, REGISTRY
+
+COLORS = ["#2f7ed8", "#d9534f", "#3aa55d", "#e8a33d", "#8e6cc1", "#17becf", "#7f7f7f"]
+
+#: What ``Comparison.export`` can write, and the file names.
+FILES = {"csv": "comparison.csv", "tex": "comparison.tex", "grid": "grid.png", "plot": "plot.html",
+         "json": "comparison.json"}
+#: What the Compare tab offers for download (the table and the grid shown).
+TAB_EXPORTS = ("csv", "tex", "grid")
+
+
+def export_dir() -> Path:
+    """A fresh folder for exports: $PAIRLAB_HOME/cache/compare-exports/<time> (made)."""
+    out = workspace.sub("cache") / "compare-exports" / time.strftime("%Y%m%d-%H%M%S")
+    out.mkdir(parents=True, exist_ok=True)
+    return out
+
+
+def run_folders(runs) -> list[Path]:
+    """Run folders from Run objects, folders or run ids under $PAIRLAB_HOME/runs (a missing one stays, and gets its
+    sentence from ``describe_runs``)."""
+    out = []
+    for r in runs or []:
+        if hasattr(r, "path") and not isinstance(r, (str, os.PathLike)):
+            out.append(Path(r.path))
+            continue
+        path = Path(os.fspath(r)).expanduser()
+        if not path.is_dir() and os.sep not in str(r):
+            path = workspace.sub("runs") / str(r)
+        out.append(path)
+    return out
+
+
+def ordering(view: str | None, order: str = "alpha") -> str:
+    """The ordering of table rows and grid columns: the chosen one in the 'all' view, else the view's own."""
+    return order if view in (None, "", "all") else core.apply_view(view, [])[1]
+
+
+def problems_text(problems: dict[str, str], note: str = "", markdown: bool = True) -> str:
+    """The note (italic) and one line per problem ("- **run**: sentence"); plain text without markdown."""
+    if not markdown:
+        return "\n".join(([note] if note else []) + [f"- {name}: {why}" for name, why in problems.items()])
+    lines = [f"- **{html.escape(name)}**: {html.escape(why)}" for name, why in problems.items()]
+    head = [f"*{html.escape(note)}*"] if note else []
+    return "\n".join(head + lines)
+
+
+def figure(results: list[dict], metric: str | None):
+    """The plotly figure of one metric against alpha: a line per series with error bars over seeds, the
+    input-unchanged baseline as a dashed reference line (its interval as a band)."""
+    import plotly.graph_objects as go
+
+    fig = go.Figure()
+    metric = metric or next(iter(core.plotted_metrics(results)), None)
+    series = core.plot_series(results, metric) if metric else []
+    for k, s in enumerate(series):
+        fig.add_trace(go.Scatter(
+            x=s["x"], y=s["y"], mode="lines+markers", name=s["name"], line={"color": COLORS[k % len(COLORS)]},
+            error_y={"type": "data", "symmetric": False, "array": s["err_high"], "arrayminus": s["err_low"]},
+            customdata=s["seeds"], hovertemplate="alpha %{x:.2f}: %{y:.4f} (%{customdata} seed(s))<extra></extra>"))
+    lines = core.baseline_lines(results, metric) if metric else []
+    for k, b in enumerate(lines):  # the input-unchanged baseline: a dashed reference line, its interval as a band
+        if b["ci_low"] is not None and b["ci_high"] is not None and b["ci_high"] > b["ci_low"]:
+            fig.add_hrect(y0=b["ci_low"], y1=b["ci_high"], fillcolor="#555555", opacity=0.12, line_width=0)
+        fig.add_hline(y=b["y"], line_dash="dash", line_color="#555555",
+                      annotation_text=f"{b['name']}: {b['y']:.4f}", annotation_position="top left" if k % 2 == 0
+                      else "bottom left", annotation_font_color="#444444")
+    first = series[0] if series else (lines[0] if lines else None)
+    label = first["label"] if first else (REGISTRY[metric].label if metric in REGISTRY else "metric")
+    arrow = "" if not first or first["lower_is_better"] is None else \
+        (" (lower is better)" if first["lower_is_better"] else " (higher is better)")
+    fig.update_layout(title=f"{label} against alpha{arrow}", xaxis_title="alpha (measured)", yaxis_title=label,
+                      height=360, margin={"l": 50, "r": 20, "t": 50, "b": 40}, template="plotly_white",
+                      legend={"orientation": "h", "y": -0.2})
+    if not series and not lines:
+        fig.add_annotation(text="Evaluate runs to plot their metrics", showarrow=False, x=0.5, y=0.5,
+                           xref="paper", yref="paper")
+    return fig
+
+
+def _json_default(value):
+    try:
+        import numpy as np
+
+        if isinstance(value, np.generic):
+            return value.item()
+        if isinstance(value, np.ndarray):
+            return value.tolist()
+    except ImportError:  # pragma: no cover
+        pass
+    return str(value)
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """The outcome of ``compare``: evaluation results, the grid, the problems; it tabulates, plots and exports itself."""
+
+    runs: tuple[str, ...]                      # the run folders asked for, in the order given
+    view: str = "all"                          # a key of ``compare.VIEWS``
+    order: str = "alpha"                       # the chosen ordering ('alpha' / 'recipe'; the view's own otherwise)
+    direction: str = "AtoB"
+    checkpoint: str = "latest"
+    aggregate: bool = False                    # the table: one row per group of seeds
+    note: str = ""                             # the view's sentence when it leaves runs out
+    evaluated: bool = False                    # False: only the grid was drawn
+    results: list = field(default_factory=list)       # ``evaluate_runs`` rows, the baseline rows after the runs
+    sheet: dict = field(default_factory=dict)          # ``compare.build_grid``'s answer ({} when not drawn)
+    outline: bool = False                      # the grid outlines the attribute region
+
+    @classmethod
+    def from_results(cls, results: list[dict], view: str = "all", order: str = "alpha", direction: str = "AtoB",
+                     aggregate: bool = False) -> "Comparison":
+        """A comparison of results evaluated before (the tab's table after a change of aggregation)."""
+        return cls(runs=tuple(r.get("run", "") for r in results if not is_baseline(r)), view=view or "all",
+                   order=order, direction=direction, aggregate=bool(aggregate), evaluated=True,
+                   results=list(results or []))
+
+    # ----- the table ------------------------------------------------------------------------------------
+    @property
+    def by(self) -> str:
+        """The ordering of table rows and grid columns."""
+        return ordering(self.view, self.order)
+
+    @property
+    def caption(self) -> str:
+        return f"{core.VIEWS.get(self.view or 'all')}: {self.direction}."
+
+    def table(self, aggregate: bool | None = None) -> tuple[list[str], list[list[str]]]:
+        """(headers, rows): per run, or one row per group of seeds; baseline rows after the runs, failures last."""
+        agg = self.aggregate if aggregate is None else aggregate
+        return core.comparison_table(self.results, by=self.by, aggregate=bool(agg))
+
+    def csv(self, aggregate: bool | None = None) -> str:
+        return core.to_csv(*self.table(aggregate))
+
+    def latex(self, aggregate: bool | None = None) -> str:
+        headers, rows = self.table(aggregate)
+        return core.to_latex(headers, rows, caption=self.caption)
+
+    def table_text(self, aggregate: bool | None = None) -> str:
+        """The table as aligned plain-text columns (the CLI prints it)."""
+        headers, rows = self.table(aggregate)
+        cells = [list(map(str, headers))] + [[str(c) for c in r] + [""] * (len(headers) - len(r)) for r in rows]
+        widths = [max(len(r[j]) for r in cells) for j in range(len(headers))]
+        lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in cells]
+        lines.insert(1, "  ".join("-" * w for w in widths))
+        return "\n".join(lines)
+
+    # ----- the plot -------------------------------------------------------------------------------------
+    def plotted_metrics(self) -> list[str]:
+        return core.plotted_metrics(self.results)
+
+    def metric_choices(self) -> list[tuple[str, str]]:
+        """(label, name) of each metric the plot can show."""
+        return [(REGISTRY[m].label if m in REGISTRY else m, m) for m in self.plotted_metrics()]
+
+    def figure(self, metric: str | None = None):
+        """The plotly figure of ``metric`` (default the first plotted one) against alpha."""
+        return figure(self.results, metric)
+
+    # ----- the grid -------------------------------------------------------------------------------------
+    def grid(self):
+        """The grid image (PIL), or None when no run could be translated."""
+        return self.sheet.get("image")
+
+    def grid_info(self) -> str:
+        """'Page 1 of 2 · columns: …' (and how many rows have the attribute region outlined); '' with no grid."""
+        g = self.sheet
+        if g.get("image") is None:
+            return ""
+        info = f"Page {g['page'] + 1} of {g['pages']} · columns: {', '.join(g['columns'])}"
+        if self.outline:
+            info += (f" · attribute region outlined in magenta on {g['outlined']} of {len(g['samples'])} rows "
+                     f"({REGION_RULE})")
+        return info
+
+    # ----- what went wrong, and the notes ---------------------------------------------------------------
+    def problems(self) -> dict[str, str]:
+        """{run name: one sentence} for every run (and the grid) that could not be used."""
+        problems = dict(self.sheet.get("problems") or {})
+        for r in self.results:
+            if not r.get("ok") and r.get("error"):
+                problems[r["name"]] = core.clean_error(r["name"], r["error"])
+        return problems
+
+    def unavailable(self) -> list[str]:
+        """One line per unavailable metric: its sentence for the first run, and how many runs it concerns."""
+        found: dict[str, list] = {}
+        for r in self.results:
+            for name, why in r.get("unavailable", {}).items():
+                found.setdefault(name, [why, 0])[1] += 0 if is_baseline(r) else 1
+        return [why + (f" ({n} runs)" if n > 1 else "") for why, n in found.values()]
+
+    def notes(self) -> list[str]:
+        """The metrics' notes and the baseline's (which metrics do not apply to it)."""
+        note = baseline_note(self.results)
+        return list(metric_notes(self.results)) + ([note] if note else [])
+
+    def counts(self) -> tuple[int, int, int]:
+        """(runs evaluated, runs asked for in the view, baseline rows evaluated)."""
+        runs_only = [r for r in self.results if not is_baseline(r)]
+        return (sum(1 for r in runs_only if r.get("ok")), len(runs_only),
+                sum(1 for r in self.results if is_baseline(r) and r.get("ok")))
+
+    @property
+    def ok(self) -> bool:
+        """At least one run evaluated (or, grid only, drawn)."""
+        return self.counts()[0] > 0 if self.evaluated else self.grid() is not None
+
+    def summary(self) -> str:
+        ok, total, base = self.counts()
+        return f"Evaluated {ok} of {total} run(s)" + (f", with the {BASELINE_NAME} baseline" if base else "") + "."
+
+    def report(self, markdown: bool = True) -> str:
+        """The tab's status text: the summary, the view's note, one line per problem, unavailable metrics, notes."""
+        if not self.evaluated:
+            return problems_text(self.sheet.get("problems") or {}, self.note, markdown)
+        esc = html.escape if markdown else (lambda s: s)
+        text = problems_text(self.problems(), self.note, markdown)
+        unavailable = self.unavailable()
+        if unavailable:
+            text += "\n\n" + "\n".join(f"- {esc(line)}" for line in unavailable)
+        extra = self.notes()
+        if extra:
+            text += "\n\n" + "\n".join(f"- {esc(n)}" for n in extra)
+        return self.summary() + "\n\n" + text
+
+    # ----- exports --------------------------------------------------------------------------------------
+    def to_dict(self) -> dict:
+        headers, rows = self.table()
+        g = self.sheet
+        return {"runs": list(self.runs), "view": self.view, "order": self.by, "direction": self.direction,
+                "checkpoint": str(self.checkpoint), "aggregate": self.aggregate, "caption": self.caption,
+                "note": self.note, "summary": self.summary() if self.evaluated else "",
+                "headers": headers, "rows": rows, "problems": self.problems(), "unavailable": self.unavailable(),
+                "notes": self.notes() if self.evaluated else [],
+                "grid": {"columns": g.get("columns", []), "samples": g.get("samples", []), "page": g.get("page", 0),
+                         "pages": g.get("pages", 0), "outline": self.outline},
+                "results": [{k: v for k, v in r.items() if k != "per_image"} for r in self.results]}
+
+    def export(self, folder=None, include=tuple(FILES)) -> dict[str, Path]:
+        """Write ``include`` (of ``FILES``: the table as CSV and LaTeX, the grid PNG, the plot as standalone HTML,
+        everything as JSON) into ``folder`` (default a fresh ``export_dir()``); {kind: path} of what was written
+        (no grid file when there is no grid, no table or plot before an evaluation)."""
+        unknown = [k for k in include if k not in FILES]
+        if unknown:
+            raise UserError(f"Unknown export '{unknown[0]}'; choose from: {', '.join(FILES)}.")
+        out = Path(folder) if folder is not None else export_dir()
+        out.mkdir(parents=True, exist_ok=True)
+        paths: dict[str, Path] = {}
+        if self.evaluated and "csv" in include:
+            paths["csv"] = out / FILES["csv"]
+            paths["csv"].write_text(self.csv())
+        if self.evaluated and "tex" in include:
+            paths["tex"] = out / FILES["tex"]
+            paths["tex"].write_text(self.latex())
+        if "grid" in include and self.grid() is not None:
+            paths["grid"] = out / FILES["grid"]
+            self.grid().save(paths["grid"])
+        if self.evaluated and "plot" in include:
+            paths["plot"] = out / FILES["plot"]
+            self.figure().write_html(str(paths["plot"]), include_plotlyjs=True, full_html=True,
+                                     config={"displaylogo": False})
+        if "json" in include:
+            paths["json"] = out / FILES["json"]
+            paths["json"].write_text(json.dumps(self.to_dict(), indent=1, default=_json_default))
+        return paths
+
+    def with_aggregate(self, aggregate: bool) -> "Comparison":
+        return replace(self, aggregate=bool(aggregate))
+
+
+def compare(runs, view: str = "all", metrics=None, checkpoint="latest", direction: str = "AtoB",
+            order: str = "alpha", aggregate: bool = False, rows: int = 4, seed: int | None = 0, page: int = 0,
+            outline: bool = False, baseline: bool = True, evaluate: bool = True, progress=None,
+            device: str = "auto") -> Comparison:
+    """Compare runs (Run objects, folders or run ids): evaluate those in ``view`` (``metrics``: names, a
+    comma-separated string or None for every one; with the input-unchanged baseline unless ``baseline=False``) and
+    draw the grid (``rows`` test samples per page, shuffled with ``seed`` or in order when None, page ``page``,
+    the attribute region outlined with ``outline``). ``evaluate=False`` draws only the grid.
+
+    ``order`` ('alpha' or 'recipe') orders the table rows and grid columns in the 'all' view; other views use their
+    own. Raises UserError (one sentence) when nothing is chosen or nothing fits the view; a run that cannot be
+    used gets its sentence in ``problems()`` and the rest still shows."""
+    report = progress or (lambda f, m: None)
+    if not runs:
+        raise UserError("Choose at least one finished run (or a sweep) to compare.")
+    if evaluate and metrics is not None and not metrics:
+        raise UserError("Choose at least one metric to evaluate.")
+    view = view or "all"
+    folders = run_folders(runs)
+    described = core.describe_runs(folders, checkpoint=checkpoint)
+    chosen, view_by, note = core.apply_view(view, described)
+    by = order if view == "all" else view_by
+    results = []
+    if evaluate:
+        if not chosen:
+            raise UserError(note or "None of the selected runs fit this view.")
+        results = evaluate_runs([d["run"] for d in chosen], metrics=metrics if isinstance(metrics, str) or
+                                metrics is None else list(metrics), progress=lambda f, m: report(0.85 * max(0.0, min(1.0, f)), m),
+                                checkpoint=checkpoint, direction=direction, device=device, baseline=baseline)
+    start, span = (0.85, 0.15) if evaluate else (0.0, 1.0)
+    seed = None if seed is None or seed == "" else int(seed)
+    sheet = core.build_grid(None, rows=int(rows), seed=seed, page=int(page or 0), by=by, direction=direction,
+                            described=chosen, checkpoint=checkpoint, device=device, outline=bool(outline),
+                            progress=lambda f, m: report(start + span * max(0.0, min(1.0, f)), m))
+    return Comparison(runs=tuple(str(f) for f in folders), view=view, order=order, direction=direction,
+                      checkpoint=checkpoint, aggregate=bool(aggregate), note=note, evaluated=bool(evaluate),
+                      results=results, sheet=sheet, outline=bool(outline))
