@@ -1,14 +1,12 @@
 """The CLI: --help everywhere, one-sentence errors with exit code 2, and a real compose from SynthFaces."""
-import json
 import subprocess
 import sys
-
-import pytest
 
 from pairlab import cli
 from pairlab.data.compose import load_manifest
 
-COMMANDS = ["synthfaces", "compose", "bench", "train", "runs", "evaluate", "study", "translate", "features", "demo"]
+COMMANDS = ["synthfaces", "compose", "bench", "train", "runs", "evaluate", "compare", "study", "translate", "features",
+            "demo"]
 
 
 def run(*args, env=None):

@@ -242,3 +242,59 @@ def test_baseline_rows_per_direction_and_per_test_set(cmp_ws, tmp_path):
     other = dict(results[0], composition_path=str(cmp_ws["comps"][0.0]), name="fake", image_size=16)
     rows = identity_baselines([results[0], other], metrics="gt_l1")
     assert len(rows) == 2 and rows[0]["name"] == f"{BASELINE_NAME} · cmp-a1" and rows[1]["image_size"] == 16
+
+
+def test_headless_compare_writes_what_the_tab_writes(cmp_ws, tmp_path, capsys):
+    """``python -m pairlab compare`` (in-process) writes the table, LaTeX, grid, plot and JSON; its CSV is the one the
+    Compare tab's Evaluate writes for the same runs and settings."""
+    import json
+
+    import gradio as gr
+
+    from pairlab import cli
+    from pairlab.eval.comparison import Comparison, compare as headless
+    from pairlab.eval.evaluate import BASELINE_NAME
+    from pairlab.ui import compare_tab
+
+    r = cmp_ws["runs"]
+    ids = ["hi-s1", "lo-s0", "hi-s0"]
+    out = tmp_path / "out"
+    assert cli.main(["compare", *ids, "--metrics", ",".join(FAST), "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "Evaluated 3 of 3 run(s)" in printed and "wrote " in printed and BASELINE_NAME in printed
+    names = {"comparison.csv", "comparison.tex", "grid.png", "plot.html", "comparison.json"}
+    assert {p.name for p in out.iterdir()} == names and all((out / n).stat().st_size > 0 for n in names)
+    rows = list(csv.reader(io.StringIO((out / "comparison.csv").read_text())))
+    assert sorted(row[0] for row in rows[1:4]) == sorted(ids) and rows[4][0] == BASELINE_NAME and len(rows) == 5
+    meta = json.loads((out / "comparison.json").read_text())
+    assert meta["rows"] == rows[1:] and meta["grid"]["columns"][0] == "source (A)" and meta["problems"] == {}
+
+    # the tab's Evaluate (through its page-load reopen, which calls the same handler) writes the same CSV
+    with gr.Blocks():
+        tab = compare_tab.build_tab()
+    got = tab["reopen"](ids, "all", "alpha", "AtoB", 4, 0, 0, False, FAST, False, progress=lambda *a, **k: None)
+    paths = got[6]
+    assert [p.split("/")[-1] for p in paths] == ["comparison.csv", "comparison.tex", "grid.png"]
+    assert open(paths[0]).read() == (out / "comparison.csv").read_text()
+    assert open(paths[1]).read() == (out / "comparison.tex").read_text()
+    assert got[7].startswith("Evaluated 3 of 3 run(s), with the")
+
+    # the object: table, figure, grid and exports; aggregated over seeds, and grid only
+    c = headless([r[i] for i in ids], metrics=FAST, aggregate=True, rows=2, seed=None)
+    assert isinstance(c, Comparison) and c.ok and c.problems() == {}
+    headers, trows = c.table()
+    assert headers[:3] == ["run", "recipe", "seeds"] and any(row[2] == "0, 1" for row in trows)
+    assert c.table(aggregate=False) == compare.comparison_table(c.results)
+    assert c.grid().width > 0 and len(c.sheet["samples"]) == 2 and c.grid_info().startswith("Page 1 of 2")
+    assert "against alpha" in c.figure("gt_mse").layout.title.text
+    assert set(c.export(tmp_path / "only", include=("csv", "grid"))) == {"csv", "grid"}
+    only_grid = headless(ids, evaluate=False, rows=2)
+    assert not only_grid.evaluated and only_grid.results == [] and only_grid.grid() is not None
+    assert set(only_grid.export(tmp_path / "g", include=("csv", "tex", "grid"))) == {"grid"}
+    # one sentence for what cannot be compared
+    with pytest.raises(Exception, match="Choose at least one finished run"):
+        headless([])
+    with pytest.raises(Exception, match="Choose at least one metric"):
+        headless(ids, metrics=[])
+    assert cli.main(["compare", "no-such-run", "--out", str(tmp_path / "x")]) == 2
+    assert "There is no run folder no-such-run" in capsys.readouterr().err

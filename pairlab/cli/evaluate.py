@@ -1,4 +1,5 @@
-"""``evaluate`` and ``features``: metrics tables and the feature-space plot, headless."""
+"""``evaluate``, ``compare`` and ``features``: metrics tables, the Compare tab's comparison and the feature-space
+plot, headless."""
 from __future__ import annotations
 
 from .common import progress_printer
@@ -16,6 +17,26 @@ def cmd_evaluate(args) -> int:
         print("\nover seeds (mean of seed means, 95% t-interval of the seed means):")
         print(format_table(aggregate_seeds(results), ci=not args.no_ci))
     return 0 if any(r["ok"] for r in results) else 2
+
+
+# ------------------------------------------------------------------------------------ compare
+def cmd_compare(args) -> int:
+    from ..eval.comparison import compare
+    from ..train.run import open_run
+
+    runs = [open_run(r) for r in args.runs]  # a run that is not there: one sentence before any work
+    c = compare(runs, view=args.view, metrics=args.metrics, checkpoint=args.checkpoint, direction=args.direction,
+                order=args.order, aggregate=args.aggregate, rows=args.rows, seed=args.shuffle, page=args.page,
+                outline=args.outline, baseline=not args.no_baseline,
+                progress=progress_printer("compare") if args.progress else None)
+    paths = c.export(args.out)
+    print(c.table_text())
+    print()
+    print(c.report(markdown=False))
+    if c.grid_info():
+        print(f"grid: {c.grid_info()}")
+    print("wrote " + ", ".join(str(p) for p in paths.values()))
+    return 0 if c.ok else 2
 
 
 # ------------------------------------------------------------------------------------ features
@@ -51,6 +72,32 @@ def add_commands(sub) -> None:
         help="leave out the input-unchanged (identity map) row on the same test images")
     e.add_argument("--progress", action="store_true", help="print progress lines")
     e.set_defaults(func=cmd_evaluate)
+
+    c = sub.add_parser("compare", help="compare runs headless: the Compare tab's table, plot, grid and exports",
+                       description="Evaluate the runs in a view (metrics cached per checkpoint, with the "
+                                   "input-unchanged baseline), print the comparison table and write what the Compare "
+                                   "tab shows: comparison.csv, comparison.tex, grid.png, plot.html (standalone) and "
+                                   "comparison.json.")
+    c.add_argument("runs", nargs="+", metavar="RUN", help="run folders or run ids under $PAIRLAB_HOME/runs")
+    c.add_argument("--view", default="all", help="the Compare tab's views: all (default, every run), alpha (Tables "
+                   "1-3, 5), baselines (Table 4: pseudo-pair recipes) or explicit (Table 7: explicit vs implicit)")
+    c.add_argument("--metrics", default=None, help="comma-separated metric names (default: every available one)")
+    c.add_argument("--checkpoint", default="latest", help="latest (default), an iteration number or a file name")
+    c.add_argument("--direction", default="AtoB", choices=["AtoB", "BtoA"], help="default AtoB")
+    c.add_argument("--order", default="alpha", choices=["alpha", "recipe"],
+                   help="order rows and grid columns by measured alpha or by recipe in the 'all' view (default alpha)")
+    c.add_argument("--aggregate", action="store_true", help="one table row per group of seeds (mean, t-interval)")
+    c.add_argument("--rows", type=int, default=4, help="test samples in the grid (default 4)")
+    c.add_argument("--shuffle", type=int, default=0, help="shuffle seed of the grid's samples (default 0)")
+    c.add_argument("--in-order", dest="shuffle", action="store_const", const=None,
+                   help="the grid's samples in test order instead of shuffled")
+    c.add_argument("--page", type=int, default=0, help="page of the grid (default 0, the first)")
+    c.add_argument("--outline", action="store_true", help="outline the attribute region on the grid")
+    c.add_argument("--no-baseline", action="store_true",
+                   help="leave out the input-unchanged (identity map) row on the same test images")
+    c.add_argument("--out", default=None, help="output folder (default $PAIRLAB_HOME/cache/compare-exports/<time>)")
+    c.add_argument("--progress", action="store_true", help="print progress lines")
+    c.set_defaults(func=cmd_compare)
 
     f = sub.add_parser("features", help="the feature-space plot (paper Figure 9): PCA of learned features, PNG + HTML",
                        description="Fit a PCA on the features of every image of the source (the attribute "
