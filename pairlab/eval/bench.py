@@ -103,6 +103,7 @@ def bench_eval(sizes=(64, 128), n: int = 500, count: int = 1500, home: str | Non
     from .. import lab, workspace
     from ..train import PRESETS, train
     from ..train.device import describe, pick_device
+    from ..train.run import Run
     from . import encoders
     from .evaluate import evaluate_runs
     from .metrics import REGISTRY
@@ -127,7 +128,7 @@ def bench_eval(sizes=(64, 128), n: int = 500, count: int = 1500, home: str | Non
             cfg = cfg.with_overrides({"max_iters": 1, "save_every": 1, "sample_every": 1000, "log_every": 1,
                                       "n_samples": 1})
             run = workspace.sub("runs") / f"bench-{size}"
-            if not (run / "checkpoints" / "latest.pt").exists():
+            if Run(run).latest_checkpoint() is None:
                 train(comp, run, cfg)
             res["setup_s"] = round(time.perf_counter() - t0, 2)
             t = time.perf_counter()

@@ -6,7 +6,6 @@ Both return a ``StudyInputs`` for ``plan.freeze``.
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Mapping, Sequence
 
@@ -16,34 +15,14 @@ from .plan import Candidate, StudyInputs
 
 
 def finished_runs(runs_root=None) -> list[dict]:
-    """Runs under ``workspace/runs`` whose status.json says 'done': [{name, path, model, composition}]."""
-    from .. import workspace
+    """Runs under ``workspace/runs`` whose status says 'done', by name: [{name, path, model, composition}]."""
+    from ..train.run import finished_runs as done
 
-    root = Path(runs_root) if runs_root is not None else workspace.sub("runs")
     out = []
-    if not root.is_dir():
-        return out
-    for run in sorted(root.iterdir()):
-        if not run.is_dir() or run.name.startswith("."):
-            continue
-        try:
-            status = json.loads((run / "status.json").read_text())
-        except (OSError, ValueError):
-            continue
-        if status.get("state") != "done":
-            continue
-        info = {"name": run.name, "path": str(run), "model": "", "composition": ""}
-        try:
-            cfg = json.loads((run / "config.json").read_text())
-            info["model"] = str(cfg.get("model", ""))
-        except (OSError, ValueError):
-            pass
-        try:
-            meta = json.loads((run / "run.json").read_text())
-            info["composition"] = Path(str(meta.get("composition", ""))).name
-        except (OSError, ValueError):
-            pass
-        out.append(info)
+    for run in sorted(done(runs_root), key=lambda r: r.id):
+        cfg = run.config_dict() or {}
+        out.append({"name": run.id, "path": str(run.path), "model": str(cfg.get("model", "")),
+                    "composition": Path(str(run.info().get("composition", ""))).name})
     return out
 
 
@@ -72,11 +51,11 @@ def candidates_from_runs(run_dirs: Sequence, labels: Sequence[str] | None = None
     for i, (run, label) in enumerate(zip(run_dirs, labels)):
         if progress:
             progress(i / len(run_dirs), f"Translating the test set of {run.name}")
-        sub = None
+        extra = {}
         if progress:
             def sub(f, m, i=i):
                 progress((i + max(0.0, min(1.0, f))) / len(run_dirs), f"{run.name}: {m}")
-        extra = {"progress": sub} if sub else {}
+            extra = {"progress": sub}
         output_set = translate(run, checkpoint=checkpoint, direction=direction, **extra)
         items = _field(output_set, "items") or []
         outputs = {}
