@@ -2,29 +2,27 @@
 plot, headless."""
 from __future__ import annotations
 
+from .. import lab
 from .common import progress_printer
 
 
 # ------------------------------------------------------------------------------------ evaluate
 def cmd_evaluate(args) -> int:
-    from ..eval.evaluate import aggregate_seeds, evaluate_runs, format_table
-
-    results = evaluate_runs(args.runs, metrics=args.metrics, checkpoint=args.checkpoint, direction=args.direction,
-                            progress=progress_printer("evaluate") if args.progress else None,
-                            baseline=not args.no_baseline)
-    print(format_table(results, ci=not args.no_ci))
+    results = lab.evaluate(args.runs, metrics=args.metrics, checkpoint=args.checkpoint, direction=args.direction,
+                           progress=progress_printer("evaluate") if args.progress else None,
+                           baseline=not args.no_baseline)
+    print(lab.format_table(results, ci=not args.no_ci))
     if args.seeds:
         print("\nover seeds (mean of seed means, 95% t-interval of the seed means):")
-        print(format_table(aggregate_seeds(results), ci=not args.no_ci))
+        print(lab.format_table(lab.aggregate_seeds(results), ci=not args.no_ci))
     return 0 if any(r["ok"] for r in results) else 2
 
 
 # ------------------------------------------------------------------------------------ compare
 def cmd_compare(args) -> int:
-    from ..eval.comparison import compare
-    from ..train.run import open_run
+    from ..eval.comparison import compare  # lab.compare once the façade names it
 
-    runs = [open_run(r) for r in args.runs]  # a run that is not there: one sentence before any work
+    runs = [lab.open_run(r) for r in args.runs]  # a run that is not there: one sentence before any work
     c = compare(runs, view=args.view, metrics=args.metrics, checkpoint=args.checkpoint, direction=args.direction,
                 order=args.order, aggregate=args.aggregate, rows=args.rows, seed=args.shuffle, page=args.page,
                 outline=args.outline, baseline=not args.no_baseline,
@@ -41,16 +39,14 @@ def cmd_compare(args) -> int:
 
 # ------------------------------------------------------------------------------------ features
 def cmd_features(args) -> int:
-    from ..eval import feature_plot, features
-
-    request = features.FeatureRequest(composition=args.composition, runs=tuple(args.runs), encoder=args.encoder,
-                                      sigma=args.sigma, source=args.source, task=args.task, direction=args.direction,
-                                      checkpoint=args.checkpoint, train_encoder=args.train_encoder,
-                                      max_points=args.max_points)
-    space = features.feature_space(request, progress=progress_printer("features"))
-    out = args.out or feature_plot.export_dir()
-    paths = feature_plot.export(space, out)
-    print(features.summary_text(space))
+    request = lab.FeatureRequest(composition=args.composition, runs=tuple(args.runs), encoder=args.encoder,
+                                 sigma=args.sigma, source=args.source, task=args.task, direction=args.direction,
+                                 checkpoint=args.checkpoint, train_encoder=args.train_encoder,
+                                 max_points=args.max_points)
+    space = lab.feature_space(request, progress=progress_printer("features"))
+    out = args.out or lab.feature_export_dir()
+    paths = lab.export_features(space, out)
+    print(lab.summary_text(space))
     for problem in space.problems:
         print(f"note: {problem}")
     print("wrote " + ", ".join(str(p) for p in paths.values()))

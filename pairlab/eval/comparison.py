@@ -21,6 +21,7 @@ import os
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import ClassVar
 
 from .. import workspace
 from ..errors import UserError
@@ -123,6 +124,10 @@ def _json_default(value):
 class Comparison:
     """The outcome of ``compare``: evaluation results, the grid, the problems; it tabulates, plots and exports itself."""
 
+    FILES: ClassVar[dict] = FILES
+    TAB_EXPORTS: ClassVar[tuple] = TAB_EXPORTS
+    VIEWS: ClassVar[dict] = core.VIEWS
+
     runs: tuple[str, ...]                      # the run folders asked for, in the order given
     view: str = "all"                          # a key of ``compare.VIEWS``
     order: str = "alpha"                       # the chosen ordering ('alpha' / 'recipe'; the view's own otherwise)
@@ -139,9 +144,9 @@ class Comparison:
     def from_results(cls, results: list[dict], view: str = "all", order: str = "alpha", direction: str = "AtoB",
                      aggregate: bool = False) -> "Comparison":
         """A comparison of results evaluated before (the tab's table after a change of aggregation)."""
+        results = list(results or [])
         return cls(runs=tuple(r.get("run", "") for r in results if not is_baseline(r)), view=view or "all",
-                   order=order, direction=direction, aggregate=bool(aggregate), evaluated=True,
-                   results=list(results or []))
+                   order=order, direction=direction, aggregate=bool(aggregate), evaluated=True, results=results)
 
     # ----- the table ------------------------------------------------------------------------------------
     @property
@@ -173,6 +178,10 @@ class Comparison:
         lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in cells]
         lines.insert(1, "  ".join("-" * w for w in widths))
         return "\n".join(lines)
+
+    @staticmethod
+    def problems_text(problems: dict[str, str], note: str = "", markdown: bool = True) -> str:
+        return problems_text(problems, note, markdown)
 
     # ----- the plot -------------------------------------------------------------------------------------
     def plotted_metrics(self) -> list[str]:
