@@ -243,6 +243,59 @@ def serve_participants(host: str, port: int) -> int:
     return main(["--host", host, "--port", str(port)])
 
 
+# ============================================================================================ experiments
+def plan_experiment(name: str, task: str = "eyeglasses", profile: str = "quick", seeds=None, n: int | None = None):
+    """The arms and runs of an experiment (or ``all``) for a task and profile: a ``Plan`` (nothing is written)."""
+    from .experiments.plan import make_plan
+
+    return make_plan(name, task, profile, seeds, n)
+
+
+def estimate_experiment(plan, measure: bool = True) -> dict:
+    """The runs a plan trains and the estimated time here, from a measured step time."""
+    from .experiments.runner import estimate
+
+    return estimate(plan, measure)
+
+
+def start_experiment(plan, progress=None) -> dict:
+    """Build the plan's missing compositions and queue its missing runs (failed / stopped ones resume)."""
+    from .experiments.runner import start
+
+    return start(plan, progress)
+
+
+def experiment_status(plan) -> dict:
+    """Counts by state, the fraction of iterations done, an ETA, and one row per run."""
+    from .experiments.runner import status
+
+    return status(plan)
+
+
+def report_experiment(plan, progress=None) -> dict:
+    """Evaluate the plan's finished runs (cached) and write each experiment's results and report; returns
+    {experiment: {"results": dict, "paths": {name: path}}}."""
+    from .experiments.results import experiment_results, save_baseline, write_report
+    from .experiments.runner import evaluate
+
+    report = progress or (lambda f, m: None)
+    rows = evaluate(plan, progress=lambda f, m: report(0.7 * f, m))
+    save_baseline(plan, rows)
+    out = {}
+    for k, name in enumerate(plan.experiments):
+        report(0.7 + 0.3 * k / len(plan.experiments), f"results of {name}")
+        res = experiment_results(plan, name)
+        out[name] = {"results": res, "paths": write_report(plan, name, res)}
+    report(1.0, "reports written")
+    return out
+
+
+def experiment_dir(plan) -> Path:
+    from .experiments.runner import experiment_dir as folder
+
+    return folder(plan)
+
+
 # ============================================================================================ lazy names
 #: name -> module that owns it (relative to pairlab); imported on first use.
 _OWNERS = {
@@ -269,6 +322,9 @@ _OWNERS = {
     "DEFAULT_INSTRUCTIONS": ".study.plan", "MIN_CANDIDATES": ".study.plan", "MAX_CANDIDATES": ".study.plan", "freeze_study": (".study.plan", "freeze"),
     "list_studies": ".study.plan", "load_plan": ".study.plan", "candidates_from_runs": ".study.sources",
     "candidates_from_folders": ".study.sources", "study_results": ".study.export", "export_study": ".study.export",
+    # experiments
+    "EXPERIMENTS": ".experiments.paper", "PROFILES": ".experiments.plan", "TASKS": ".experiments.plan",
+    "wait_for_experiment": (".experiments.runner", "wait"),
     # demo
     "list_checkpoints": ".demo.translate", "resolve_checkpoint": ".demo.translate",
     "translate_image": ".demo.translate", "translate_files": ".demo.translate", "directions_of": ".demo.translate",

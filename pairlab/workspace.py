@@ -24,7 +24,7 @@ from pathlib import Path
 
 from .errors import UserError
 
-SUBDIRS = ("sources", "compositions", "runs", "studies", "cache")
+SUBDIRS = ("sources", "compositions", "runs", "studies", "cache", "experiments")
 
 
 def home() -> Path:

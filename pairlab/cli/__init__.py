@@ -9,9 +9,9 @@ import argparse
 import sys
 
 from ..errors import UserError
-from . import bench, data, demo, evaluate, runs, study
+from . import bench, data, demo, evaluate, experiment, runs, study
 
-GROUPS = (data, runs, evaluate, bench, study, demo)
+GROUPS = (data, runs, evaluate, experiment, bench, study, demo)
 
 
 def build_parser() -> argparse.ArgumentParser:
