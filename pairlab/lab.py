@@ -16,134 +16,17 @@ imported from here too, lazily, so ``import pairlab.lab`` needs neither Gradio n
 """
 from __future__ import annotations
 
-import json
-import os
 from pathlib import Path
 
 from . import workspace
-from .data import compose as compose_mod
-from .data.recipes import Recipe
-from .data.sources import Source, open_source
-from .errors import UserError
+from .data.library import (DEFAULT_SYNTHFACES, build_composition, name_note, open_user_source, skip_report,
+                           synthfaces_dir, synthfaces_source, workspace_sources)
 
-# The embedded default: enough identities for every recipe at N = 200 with a 100-image test split.
-# PAIRLAB_SYNTHFACES_COUNT / _SIZE change it (the browser tests use a smaller one).
-DEFAULT_SYNTHFACES = {
-    "count": int(os.environ.get("PAIRLAB_SYNTHFACES_COUNT", "1500")),
-    "size": int(os.environ.get("PAIRLAB_SYNTHFACES_SIZE", "128")),
-    "seed": 0,
-}
-
-
-def synthfaces_dir(count: int, size: int, seed: int) -> Path:
-    return workspace.sub("sources") / f"synthfaces-n{count}-{size}px-seed{seed}"
-
-
-def synthfaces_source(count: int = DEFAULT_SYNTHFACES["count"], size: int = DEFAULT_SYNTHFACES["size"],
-                      seed: int = DEFAULT_SYNTHFACES["seed"], progress=None) -> Source:
-    """A SynthFaces source in the workspace, rendered on first use (deterministic for its parameters)."""
-    from .data import synthfaces
-
-    count, size, seed = int(count), int(size), int(seed)
-    if count < 30 or count > 200_000:
-        raise UserError(f"SynthFaces count must be between 30 and 200,000, got {count}.")
-    folder = synthfaces_dir(count, size, seed)
-    meta = folder / "synthfaces.json"
-    if meta.exists():
-        try:
-            version = json.loads(meta.read_text()).get("version")
-        except (OSError, ValueError):
-            version = None
-        if version != synthfaces.VERSION:
-            # rendered by an older renderer (other bytes): keep it beside, under its version, and render anew
-            old = folder.with_name(f"{folder.name}-v{version}")
-            if not old.exists():
-                os.replace(folder, old)
-            else:
-                import shutil
-
-                shutil.rmtree(folder)
-    if not meta.exists():
-        # One renderer per set at a time (the app and the CLI may both ask for it); the second uses the first's.
-        with workspace.exclusive(folder.parent / f".render-{folder.name}.lock"):
-            if not meta.exists():
-                workspace.clean_stale_temps(folder.parent)
-                synthfaces.generate(folder, count=count, size=size, seed=seed, progress=progress)
-    return open_source(folder, "celeba")
-
-
-def workspace_sources() -> list[Path]:
-    """The source folders of the workspace (``sources/``) in the CelebA layout (SynthFaces renders), by name."""
-    root = workspace.sub("sources")
-    return [f for f in (sorted(root.iterdir()) if root.is_dir() else [])
-            if not f.name.startswith(".") and (f / "img_align_celeba").is_dir()]
-
-
-_SOURCE_CACHE: dict = {}
-
-
-def open_user_source(path: str, layout: str | None = None) -> Source:
-    """Open a folder a user typed, refusing paths outside the allowed roots.
-
-    Opened sources are kept while their folder and list files are unchanged (real CelebA takes seconds to parse)."""
-    root = workspace.check_allowed(path)
-    layout = None if layout in (None, "", "auto") else layout
-    try:
-        stamp = tuple((p.name, p.stat().st_mtime_ns) for p in sorted(root.iterdir()) if p.suffix in (".txt", ".json") or p.is_dir())
-    except OSError:
-        stamp = None
-    key = (str(root), layout)
-    cached = _SOURCE_CACHE.get(key)
-    if cached and stamp is not None and cached[0] == stamp:
-        return cached[1]
-    source = open_source(root, layout)
-    _SOURCE_CACHE.clear()  # keep one: a real CelebA source holds ~400 MB
-    _SOURCE_CACHE[key] = (stamp, source)
-    return source
-
-
-def build_composition(source: Source, recipe: Recipe, name: str | None = None, progress=None) -> Path:
-    root = workspace.sub("compositions")
-    workspace.clean_stale_temps(root)
-    if name:
-        name = workspace.safe_name(name)
-    else:
-        name = compose_mod.unique_name(compose_mod.default_name(source, recipe), root)
-    return compose_mod.compose(source, recipe, name=name, out_root=root, progress=progress)
-
-
-def skip_report(path: Path, limit: int = 5) -> list[str]:
-    """What a build skipped, per file: a count by reason, the first ``limit`` files with their reason, and where
-    the full list is (``skipped.txt`` in the composition). Empty when nothing was skipped."""
-    listing = Path(path) / "skipped.txt"
-    try:
-        rows = [line.split("\t", 1) for line in listing.read_text().splitlines() if "\t" in line]
-    except OSError:
-        rows = []
-    if not rows:
-        return []
-    counts: dict[str, int] = {}
-    for _, reason in rows:
-        counts[reason] = counts.get(reason, 0) + 1
-    lines = [f"skipped {len(rows)} file(s): " + ", ".join(f"{n} {r}" for r, n in counts.items())]
-    lines += [f"  {name}: {reason}" for name, reason in rows[:limit]]
-    if len(rows) > limit:
-        lines.append(f"  ... and {len(rows) - limit} more, all listed in {listing}")
-    else:
-        lines.append(f"  (listed in {listing})")
-    return lines
-
-
-def name_note(typed, built: str, default: str | None = None) -> str:
-    """One sentence when the composition's name is not what was typed (cleaned up) or the default was taken."""
-    typed = (typed or "").strip()
-    if typed and built != typed:
-        return (f"The name '{typed}' was changed to '{built}' (names use letters, digits, '-', '_' and '.', and do "
-                f"not start with '.' or '-').")
-    if not typed and default and built != default:
-        return f"A composition named '{default}' exists already, so this one is '{built}'."
-    return ""
-
+# ============================================================================================ datasets
+#: re-exported from ``pairlab.data.library`` (the workspace's sources and compositions); the rest of the façade's
+#: names are its functions below and the owners' names in ``_OWNERS`` (``dir(lab)`` lists them all)
+__all__ = ["DEFAULT_SYNTHFACES", "build_composition", "name_note", "open_user_source", "skip_report", "synthfaces_dir",
+           "synthfaces_source", "workspace_sources"]
 
 # ============================================================================================ runs
 def queue():
@@ -303,6 +186,8 @@ _OWNERS = {
     "Recipe": ".data.recipes", "KINDS": ".data.recipes", "AUGMENTATIONS": ".data.recipes",
     "SELECTIONS": ".data.recipes", "PAPER_PSEUDO_ALPHAS": ".data.recipes",
     "list_compositions": ".data.compose", "load_manifest": ".data.compose", "Composition": ".data.composition",
+    "preview": ".data.compose", "makeup": ".data.compose", "default_name": ".data.compose",
+    "delete_composition": ".data.compose", "render_synthfaces": (".data.synthfaces", "generate"),
     # runs
     "Run": ".train.run", "FINAL_STATES": (".train.run", "FINAL"), "open_run": ".train.run", "finished_runs": ".train.run", "format_eta": ".train.run",
     "TrainConfig": ".train.config", "PRESETS": ".train.config", "load_preset": ".train.config",
@@ -311,6 +196,8 @@ _OWNERS = {
     "MODEL_NAMES": ".models.spec", "get_spec": ".models.spec", "find_spec": ".models.spec",
     # evaluation and comparison
     "REGISTRY": ".eval", "aggregate_seeds": ".eval.evaluate", "format_table": ".eval.evaluate",
+    "compare": ".eval.comparison", "Comparison": ".eval.comparison",
+    "COMPARE_VIEWS": (".eval.compare", "VIEWS"), "compare_sweeps": (".eval.compare", "sweeps"),
     # feature space
     "FeatureRequest": ".eval.features", "FeatureSpace": ".eval.features", "feature_space": ".eval.features",
     "set_sigma": ".eval.features", "group_stats": ".eval.features", "summary_text": ".eval.features",

@@ -98,6 +98,13 @@ def test_no_upward_imports():
     assert not bad, bad
 
 
+def test_only_front_ends_call_the_facade():
+    """The façade names the core's operations; the core itself never calls it (no cycle through the façade)."""
+    front = ("pairlab.ui", "pairlab.cli", "pairlab.__main__", "pairlab.lab")
+    bad = [m for m, deps in import_graph().items() if "pairlab.lab" in deps and not m.startswith(front)]
+    assert not bad, bad
+
+
 def test_tabs_and_commands_call_the_facade():
     bad = []
     for m, deps in import_graph().items():

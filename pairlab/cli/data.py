@@ -4,15 +4,14 @@ from __future__ import annotations
 import json
 import time
 
+from .. import lab
 from .common import progress_printer
 
 
 # ------------------------------------------------------------------------------------ synthfaces
 def cmd_synthfaces(args) -> int:
-    from ..data import synthfaces
-
     t0 = time.time()
-    summary = synthfaces.generate(args.out, count=args.count, size=args.size, seed=args.seed,
+    summary = lab.render_synthfaces(args.out, count=args.count, size=args.size, seed=args.seed,
                                   progress=progress_printer("synthfaces"))
     dt = time.time() - t0
     print(f"Rendered {args.count} faces at {args.size}x{args.size} into {args.out} in {dt:.1f} s ({args.count / dt:.0f} images/s).")
@@ -22,8 +21,6 @@ def cmd_synthfaces(args) -> int:
 
 # ------------------------------------------------------------------------------------ compose
 def _source_from_args(args):
-    from .. import lab
-
     if args.source == "synthfaces":
         return lab.synthfaces_source(args.sf_count, args.sf_size, args.sf_seed, progress=progress_printer("synthfaces"))
     # the same rule as the app: resolved first (no '..', links followed), then it must lie under an allowed root
@@ -31,12 +28,8 @@ def _source_from_args(args):
 
 
 def cmd_compose(args) -> int:
-    from .. import lab
-    from ..data.compose import load_manifest
-    from ..data.recipes import Recipe
-
     # the same Recipe builder as the Datasets tab
-    recipe = Recipe.from_form({"kind": args.recipe, "task": args.task, "n": args.n, "alpha": args.alpha,
+    recipe = lab.Recipe.from_form({"kind": args.recipe, "task": args.task, "n": args.n, "alpha": args.alpha,
                                "augmentation": args.augmentation, "pseudo_alpha": args.pseudo_alpha,
                                "pairs_from": args.pairs_from, "n_test": args.n_test, "selection": args.selection,
                                "paired_copies": args.paired_copies, "disjoint_identities": not args.mixed_identities,
@@ -45,7 +38,7 @@ def cmd_compose(args) -> int:
     for note in source.notes:
         print("note:", note)
     path = lab.build_composition(source, recipe, name=args.name, progress=progress_printer("compose"))
-    m = load_manifest(path)
+    m = lab.load_manifest(path)
     c = m["counts"]
     print(f"Built {path}")
     note = lab.name_note(args.name, path.name)
@@ -60,8 +53,7 @@ def cmd_compose(args) -> int:
 
 
 def add_commands(sub) -> None:
-    from ..data.recipes import AUGMENTATIONS, KINDS, SELECTIONS
-
+    AUGMENTATIONS, KINDS, SELECTIONS = lab.AUGMENTATIONS, lab.KINDS, lab.SELECTIONS
     s = sub.add_parser("synthfaces", help="render a SynthFaces dataset in the CelebA layout",
                        description="Render N procedural faces (with eyeglasses / smile ground truth) in the CelebA layout.")
     s.add_argument("out", help="output folder (must not exist)")

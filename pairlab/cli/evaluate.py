@@ -20,13 +20,11 @@ def cmd_evaluate(args) -> int:
 
 # ------------------------------------------------------------------------------------ compare
 def cmd_compare(args) -> int:
-    from ..eval.comparison import compare  # lab.compare once the façade names it
-
     runs = [lab.open_run(r) for r in args.runs]  # a run that is not there: one sentence before any work
-    c = compare(runs, view=args.view, metrics=args.metrics, checkpoint=args.checkpoint, direction=args.direction,
-                order=args.order, aggregate=args.aggregate, rows=args.rows, seed=args.shuffle, page=args.page,
-                outline=args.outline, baseline=not args.no_baseline,
-                progress=progress_printer("compare") if args.progress else None)
+    c = lab.compare(runs, view=args.view, metrics=args.metrics, checkpoint=args.checkpoint, direction=args.direction,
+                    order=args.order, aggregate=args.aggregate, rows=args.rows, seed=args.shuffle, page=args.page,
+                    outline=args.outline, baseline=not args.no_baseline,
+                    progress=progress_printer("compare") if args.progress else None)
     paths = c.export(args.out)
     print(c.table_text())
     print()

@@ -157,14 +157,14 @@ def _sha1(path: Path) -> str:
 
 # ================================================================================ installing into a workspace
 def _default_source(progress=None):
-    from .. import lab
+    from ..data import library as lab
 
     return lab.synthfaces_source(progress=progress)
 
 
 def _composition(source, shipped: ShippedCheckpoint, progress=None) -> tuple[Path, bool]:
     """The shipped run's composition in this workspace, built if missing; (folder, fingerprint matches)."""
-    from .. import lab
+    from ..data import library as lab
 
     m = shipped.manifest["composition"]
     folder = workspace.sub("compositions") / m["name"]
@@ -343,7 +343,7 @@ def build(out_root: Path | None = None, specs=SPECS, max_iters: int | None = Non
     as a run exactly as a fresh start installs it."""
     import torch
 
-    from .. import lab
+    from ..data import library as lab
     from ..eval import encoders
     from ..eval.evaluate import evaluate_runs
     from ..train.config import PRESETS

@@ -100,7 +100,8 @@ def _timing_only(run: Path, size: int) -> dict:
 def bench_eval(sizes=(64, 128), n: int = 500, count: int = 1500, home: str | None = None) -> dict:
     import torch
 
-    from .. import lab, workspace
+    from .. import workspace
+    from ..data import library as lab
     from ..train import PRESETS, train
     from ..train.device import describe, pick_device
     from ..train.run import Run

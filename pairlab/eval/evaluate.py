@@ -4,7 +4,7 @@
 
     {"run": path, "name": run id, "ok": bool, "error": one sentence or None, "direction": "AtoB",
      "checkpoint": {"file", "sha1", "iteration"}, "image_size": 64, "model": "cyclegan", "composition": name,
-     "task": "eyeglasses", "alpha": measured alpha, "recipe": {...}, "config": {...}, "seed": run seed,
+     "task": "eyeglasses", "alpha": the composition's alpha_measured, "recipe": {...}, "config": {...}, "seed": run seed,
      "outputs": cache folder, "reused_outputs": bool, "seconds": evaluation time,
      "metrics": {name: {"mean", "ci_low", "ci_high", "n", "label", "lower_is_better", "note"?}},
      "unavailable": {name: one sentence}, "info": {"identity_encoder": {...}, "attribute_classifier": {...}}}
@@ -59,13 +59,16 @@ def describe_run(run) -> dict:
     run_dir = resolve_run(run)
     cfg = run_config(run_dir)
     comp = run_composition(run_dir)
+    from ..data.compose import load_manifest
+
     try:
-        manifest = json.loads((comp / "manifest.json").read_text())
-    except (OSError, ValueError):
+        manifest = load_manifest(comp)
+    except UserError:
         manifest = {}
     return {"run": str(run_dir), "name": run_dir.name, "model": cfg.get("model"), "image_size": cfg.get("image_size"),
             "config": cfg, "seed": cfg.get("seed"), "composition": comp.name, "composition_path": str(comp),
-            "task": manifest.get("task"), "domains": manifest.get("domains"), "alpha": manifest.get("alpha"),
+            "task": manifest.get("task"), "domains": manifest.get("domains"),
+            "alpha": manifest.get("alpha_measured"), "alpha_target": manifest.get("alpha_target"),
             "recipe": manifest.get("recipe"), "source_fingerprint": (manifest.get("source") or {}).get("fingerprint"),
             "manifest": manifest}
 

@@ -407,13 +407,13 @@ def feature_space(request: FeatureRequest, progress=None) -> FeatureSpace:
             comp_path = Path(first["composition_path"])
     manifest = load_manifest(comp_path) if comp_path else None
     if request.source:
-        from ..lab import open_user_source
+        from ..data.library import open_user_source
 
         source = open_user_source(request.source)
     elif manifest is not None:
         source = _open_source_of(manifest, comp_path.name)
     else:
-        from ..lab import synthfaces_source
+        from ..data.library import synthfaces_source
 
         source = synthfaces_source()
     fp = source.fingerprint()

@@ -23,7 +23,8 @@ from pathlib import Path
 from .. import workspace
 from .paper import FEATURE_METRICS, claims_for, paper_comparison, tables_for
 from .plan import ARMS_OF, DIRECTIONS_OF, Plan
-from .runner import experiment_dir, feature_values, per_image, read_manifest, run_name
+from ..train.run import Run
+from .runner import _queue, experiment_dir, feature_values, per_image, read_manifest, run_name
 from .stats import assess_claims, seed_interval
 
 #: the metrics each experiment tabulates (the claims' metrics come first)
@@ -233,11 +234,9 @@ def figure(res: dict):
 
 def comparison_grid(plan: Plan, res: dict, seed: int | None = None):
     """The comparison grid of the first seed's runs (source | each configuration | ground truth), or None."""
-    from .. import lab
-
     seed = res["seeds"][0] if seed is None else seed
-    root = lab.queue().root
-    runs = [root / r[str(seed)] for r in res["runs"].values() if lab.Run(root / r[str(seed)]).state() == "done"]
+    root = _queue().root
+    runs = [root / r[str(seed)] for r in res["runs"].values() if Run(root / r[str(seed)]).state() == "done"]
     if len(runs) < 1:
         return None
     from ..eval.compare import build_grid

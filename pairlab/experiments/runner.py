@@ -20,10 +20,19 @@ import time
 from pathlib import Path
 
 from .. import __version__, workspace
+from ..data.library import build_composition, synthfaces_source
 from ..errors import UserError
+from ..train.run import Run, format_eta
 from .plan import DIRECTIONS_OF, PROFILES, Plan
 
 FORMAT = "pairlab-experiment-1"
+
+
+def _queue():
+    """The workspace's queue (its runs train where the app's or this process's scheduler runs them)."""
+    from ..train.queue import default_queue
+
+    return default_queue()
 
 
 def experiment_dir(plan: Plan) -> Path:
@@ -109,8 +118,6 @@ def _updated_manifest(plan: Plan) -> dict:
 def start(plan: Plan, progress=None) -> dict:
     """Build the missing compositions and queue the missing runs (resume failed / stopped ones); returns the
     manifest. Nothing trains here: the queue's scheduler (the app, ``runs serve``, or ``experiment`` itself) does."""
-    from .. import lab
-
     report = progress or (lambda f, m: None)
     data = _updated_manifest(plan)
     _write_manifest(plan, data)
@@ -123,19 +130,19 @@ def start(plan: Plan, progress=None) -> dict:
         if not (comps / name / "manifest.json").exists():
             if source is None:
                 report(0.0, "preparing the SynthFaces source")
-                source = lab.synthfaces_source(**plan.profile.source)
+                source = synthfaces_source(**plan.profile.source)
             report(0.05 + 0.8 * k / len(todo), f"building composition {name}")
-            lab.build_composition(source, arm.recipe, name=name)
-        q = lab.queue()
+            build_composition(source, arm.recipe, name=name)
+        q = _queue()
         for seed in plan.seeds:
             rid = run_name(plan, arm_id, seed)
-            run = lab.Run(q.root / rid)
+            run = Run(q.root / rid)
             if run.is_run():
                 if run.state() in ("failed", "stopped"):
                     q.resume(rid)
             else:
-                lab.queue_runs([name], arm.model, plan.profile.preset, list(plan.profile.overrides), seeds=[seed],
-                               name=rid)
+                q.launch([name], arm.model, plan.profile.preset, list(plan.profile.overrides), seeds=[seed],
+                         name=rid)
             entry["runs"][str(seed)] = rid
         _write_manifest(plan, data)
     report(1.0, f"{len(plan.runs)} runs queued or done")
@@ -148,13 +155,11 @@ def run_ids(plan: Plan) -> dict[tuple[str, int], str]:
 
 def status(plan: Plan) -> dict:
     """Progress of the plan's runs: counts by state, the fraction of iterations done, an ETA, one row per run."""
-    from .. import lab
-
-    root = lab.queue().root
+    root = _queue().root
     rows, done_its, total_its, counts = [], 0, 0, {}
     its_per_s = []
     for (arm, seed), rid in run_ids(plan).items():
-        run = lab.Run(root / rid)
+        run = Run(root / rid)
         if not run.is_run():
             rows.append({"arm": arm, "seed": seed, "id": rid, "state": "not queued", "iteration": 0, "total": 0})
             counts["not queued"] = counts.get("not queued", 0) + 1
@@ -176,9 +181,7 @@ def status(plan: Plan) -> dict:
 
 def wait(plan: Plan, interval: float = 5.0, echo=print, timeout: float | None = None) -> dict:
     """Schedule the queue in this process until every run of the plan has ended (``runs serve`` for one plan)."""
-    from .. import lab
-
-    q = lab.queue()
+    q = _queue()
     q.reconcile()
     seen, start_t = None, time.time()
     while True:
@@ -186,7 +189,7 @@ def wait(plan: Plan, interval: float = 5.0, echo=print, timeout: float | None = 
         st = status(plan)
         line = (f"{100 * st['fraction']:5.1f}% of the iterations; " +
                 ", ".join(f"{n} {s}" for s, n in sorted(st["counts"].items())) +
-                (f"; ETA {lab.format_eta(st['eta_s'])}" if st["eta_s"] else ""))
+                (f"; ETA {format_eta(st['eta_s'])}" if st["eta_s"] else ""))
         if line != seen:
             echo(f"{time.strftime('%H:%M:%S')} {line}")
             seen = line
@@ -201,15 +204,15 @@ def wait(plan: Plan, interval: float = 5.0, echo=print, timeout: float | None = 
 def evaluate(plan: Plan, progress=None) -> list[dict]:
     """Evaluate every finished run of the plan (cached: a run evaluated at its checkpoint is not redone), in the
     directions its experiments read, with the input-unchanged baseline; returns the result rows."""
-    from .. import lab
-
-    root = lab.queue().root
-    done = [rid for rid in run_ids(plan).values() if lab.Run(root / rid).state() == "done"]
+    root = _queue().root
+    done = [rid for rid in run_ids(plan).values() if Run(root / rid).state() == "done"]
     if not done:
         return []
     both = any(len(DIRECTIONS_OF[e]) > 1 for e in plan.experiments)
     metrics = list(plan.profile.metrics) if plan.profile.metrics else None
-    return lab.evaluate([root / rid for rid in done], metrics=metrics, direction="both" if both else "AtoB",
+    from ..eval.evaluate import evaluate_runs
+
+    return evaluate_runs([root / rid for rid in done], metrics=metrics, direction="both" if both else "AtoB",
                         baseline=True, progress=progress)
 
 
@@ -217,9 +220,7 @@ def per_image(plan: Plan, arm: str, seed: int, metric: str, direction: str):
     """The per-image values of one run's metric (a numpy array), or None when it has not been evaluated."""
     import numpy as np
 
-    from .. import lab
-
-    run = lab.Run(lab.queue().root / run_name(plan, arm, seed))
+    run = Run(_queue().root / run_name(plan, arm, seed))
     entry = (run.per_image_scores() or {}).get(direction) or {}
     values = (entry.get("values") or {}).get(metric)
     if values is None:
@@ -233,15 +234,15 @@ def per_image(plan: Plan, arm: str, seed: int, metric: str, direction: str):
 def feature_values(plan: Plan, seed: int, arms: dict[str, str], progress=None) -> dict[str, dict]:
     """Figure 9's distances for one seed: {config: {dfeat_*: value}} from one feature space that places both runs
     (fitted on the source of the arms' shared composition)."""
-    from .. import lab
-
     data = read_manifest(plan)
     comps = {data["arms"][a]["composition"] for a in arms.values()}
     comp = sorted(comps)[0]
     ids = {config: run_name(plan, arm, seed) for config, arm in arms.items()}
-    space = lab.feature_space(lab.FeatureRequest(composition=comp, runs=tuple(ids.values()), task=plan.task,
+    from ..eval.features import FeatureRequest, feature_space, group_stats
+
+    space = feature_space(FeatureRequest(composition=comp, runs=tuple(ids.values()), task=plan.task,
                                                  train_encoder=True), progress=progress)
-    rows = {r["key"]: r for r in lab.group_stats(space)}
+    rows = {r["key"]: r for r in group_stats(space)}
     return {config: {k: v for k, v in rows.get(f"run:{rid}", {}).items() if k.startswith("dfeat_")}
             for config, rid in ids.items()}
 
@@ -258,10 +259,9 @@ def estimate(plan: Plan, measure: bool = True) -> dict:
     """What the plan trains and how long that takes here: per model kind the measured seconds per iteration (a
     few steps of the profile's own config, in a fresh process with a slot's threads), iterations per run, and
     the wall time on this machine's slots (runs in parallel, one per slot), plus an evaluation allowance."""
-    from .. import lab
     from ..train.jobs import assemble_config
 
-    q = lab.queue()
+    q = _queue()
     slots = [s for s in q.slots if s.kind == q.slots[0].kind] or q.slots
     threads = int(slots[0].env.get("PAIRLAB_WORKER_THREADS", "1")) if slots else 1
     per_kind, runs = {}, []

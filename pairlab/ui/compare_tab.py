@@ -4,35 +4,30 @@ Every evaluation adds the input-unchanged (identity map) baseline on the same te
 export row) and a dashed reference line on the plot, so a reader sees whether a model beats doing nothing. The grid
 can outline the attribute region (where the source and its truth differ) on every image.
 
-Thin: one ``pairlab.eval.comparison.compare`` call per button (evaluation, grid, table, plot, status text), and the
-``Comparison`` it returns writes the exports; ``pairlab.eval.compare`` holds the views and sweeps. A run that cannot
-be used gets one sentence, the rest still shows.
+Thin: one ``lab.compare`` call per button (evaluation, grid, table, plot, status text), and the ``Comparison`` it
+returns writes the exports (``pairlab.eval.comparison``). A run that cannot be used gets one sentence, the rest still
+shows.
 """
 from __future__ import annotations
 
 from pathlib import Path
 
 import gradio as gr
-import plotly.graph_objects as go
 
-from .. import workspace
-from ..eval import REGISTRY
-from ..eval import compare, comparison
-from ..eval.comparison import TAB_EXPORTS, Comparison
-from ..train import run as runs_mod
+from .. import lab, workspace
 from .common import friendly, progress_adapter, reopen_quietly
 
-VIEW_CHOICES = [(label, key) for key, label in compare.VIEWS.items()]
-METRIC_CHOICES = [(m.label, name) for name, m in REGISTRY.items()]
+VIEW_CHOICES = [(label, key) for key, label in lab.COMPARE_VIEWS.items()]
+METRIC_CHOICES = [(m.label, name) for name, m in lab.REGISTRY.items()]
 
 
 # ----- what the tab shows (plain functions of the workspace) ----------------------------------------------
 def finished_runs() -> list[dict]:
-    return [r.describe() for r in runs_mod.finished_runs()]
+    return [r.describe() for r in lab.finished_runs()]
 
 
 def all_runs() -> list[dict]:
-    return [r.describe() for r in runs_mod.list_runs()]
+    return [r.describe() for r in lab.runs()]
 
 
 def run_choices() -> list[tuple[str, str]]:
@@ -50,21 +45,14 @@ def last_selection() -> list[str]:
     return [str(r) for r in runs if str(r) in have] if isinstance(runs, list) else []
 
 
-def problems_md(problems: dict[str, str], note: str = "") -> str:
-    return comparison.problems_text(problems, note)
+def make_plot(results: list[dict], metric: str | None):
+    return lab.Comparison.from_results(results).figure(metric)
 
 
-def make_plot(results: list[dict], metric: str | None) -> go.Figure:
-    return comparison.figure(results, metric)
-
-
-def export_dir() -> Path:
-    return comparison.export_dir()
-
-
-def exported(c: Comparison) -> tuple[list[str], str | None]:
-    """Write the table (CSV, LaTeX) and grid PNG shown now: ([csv, tex] or [], grid path or None)."""
-    paths = c.export(export_dir(), include=TAB_EXPORTS)
+def exported(c) -> tuple[list[str], str | None]:
+    """Write the table (CSV, LaTeX) and grid PNG shown now into a fresh export folder: ([csv, tex] or [], grid
+    path or None)."""
+    paths = c.export(include=c.TAB_EXPORTS)
     return [str(paths[k]) for k in ("csv", "tex") if k in paths], (str(paths["grid"]) if "grid" in paths else None)
 
 
@@ -116,27 +104,27 @@ def build_tab() -> dict:
         def do_refresh(current):
             choices = run_choices()
             ids = {v for _, v in choices}
-            sw = list(compare.sweeps(all_runs()))
+            sw = list(lab.compare_sweeps(all_runs()))
             return (gr.update(choices=choices, value=[c for c in (current or []) if c in ids]),
                     gr.update(choices=sw, value=None))
 
         def do_sweep(label):
             if not label:
                 return gr.update()
-            return gr.update(value=compare.sweeps(all_runs()).get(label, []))
+            return gr.update(value=lab.compare_sweeps(all_runs()).get(label, []))
 
         @friendly
         def do_show(ids, view_key, by, dr, rows, seed, pg, outlined, tfiles, progress=gr.Progress()):
-            c = comparison.compare(run_paths(ids), view=view_key, order=by, direction=dr, rows=rows, seed=seed,
-                                   page=pg, outline=outlined, evaluate=False, progress=progress_adapter(progress))
+            c = lab.compare(run_paths(ids), view=view_key, order=by, direction=dr, rows=rows, seed=seed,
+                            page=pg, outline=outlined, evaluate=False, progress=progress_adapter(progress))
             _, gpath = exported(c)
             return c.grid(), c.grid_info(), c.report(), list(tfiles or []) + ([gpath] if gpath else []), gpath
 
         @friendly
         def do_evaluate(ids, view_key, by, dr, rows, seed, pg, outlined, metric_names, agg, progress=gr.Progress()):
-            c = comparison.compare(run_paths(ids), view=view_key, metrics=list(metric_names or []), order=by,
-                                   direction=dr, aggregate=agg, rows=rows, seed=seed, page=pg, outline=outlined,
-                                   baseline=True, progress=progress_adapter(progress))
+            c = lab.compare(run_paths(ids), view=view_key, metrics=list(metric_names or []), order=by,
+                            direction=dr, aggregate=agg, rows=rows, seed=seed, page=pg, outline=outlined,
+                            baseline=True, progress=progress_adapter(progress))
             tpaths, gpath = exported(c)
             if c.ok:
                 workspace.remember_view("compare", {"runs": list(ids)})
@@ -153,7 +141,7 @@ def build_tab() -> dict:
         def do_table(results, by, view_key, dr, agg, gpath):
             if not results:
                 return gr.update(), gr.update(), gr.update()
-            c = Comparison.from_results(results, view=view_key, order=by, direction=dr, aggregate=agg)
+            c = lab.Comparison.from_results(results, view=view_key, order=by, direction=dr, aggregate=agg)
             headers, trows = c.table()
             tpaths, _ = exported(c)
             return gr.update(value=trows, headers=headers), tpaths + ([gpath] if gpath else []), tpaths

@@ -8,8 +8,6 @@ import gradio as gr
 import plotly.graph_objects as go
 
 from .. import lab
-from ..data import compose as compose_mod
-from ..data.recipes import AUGMENTATIONS, PAPER_PSEUDO_ALPHAS, Recipe
 from ..errors import UserError
 from .common import friendly, number, progress_adapter
 
@@ -40,9 +38,9 @@ def named(values: dict, components: dict) -> dict:
     return {key: values[comp] for key, comp in components.items()}
 
 
-def form_recipe(values: dict) -> Recipe:
+def form_recipe(values: dict):
     """The tab's Recipe from {Recipe field: widget value}; an empty box is "Please fill in ..." (not a default)."""
-    return Recipe.from_form(values, blank="error")
+    return lab.Recipe.from_form(values, blank="error")
 
 
 def makeup_figure(makeup: dict, alpha: float, title: str) -> go.Figure:
@@ -71,7 +69,7 @@ def source_summary(source) -> str:
 
 
 def composition_table():
-    rows = compose_mod.list_compositions()
+    rows = lab.list_compositions()
     header = ["name", "task", "recipe", "alpha", "trainA", "trainB", "testA", "source", "seed"]
     return [[r[h] for h in header] for r in rows], [r["name"] for r in rows]
 
@@ -94,11 +92,11 @@ def build_tab():
             with gr.Column(scale=1):
                 gr.Markdown("### Recipe")
                 task = gr.Radio(["eyeglasses", "smile", "folders"], value="eyeglasses", label="Task (removal: A → B)", elem_id="ds-task")
-                recipe_kind = gr.Radio(["alpha-paired", "pseudo", "explicit"], value="pseudo", label="Recipe", elem_id="ds-recipe")
+                recipe_kind = gr.Radio(list(lab.KINDS), value="pseudo", label="Recipe", elem_id="ds-recipe")
                 # typed numbers, not sliders: a slider clamps what is typed (1.5 -> 1) without a word; these are checked
                 alpha = gr.Number(value=0.5, step=0.05, label="alpha (0-1: share of A with its true pair in B)", visible=False, elem_id="ds-alpha")
-                augmentation = gr.Dropdown(list(AUGMENTATIONS), value="pseudo-paired", label="Augmentation of A", elem_id="ds-augmentation")
-                pseudo_alpha = gr.Number(value=0.5, step=0.05, label=f"pseudo alpha (0-1; paper: {', '.join(map(str, PAPER_PSEUDO_ALPHAS))})", elem_id="ds-pseudo-alpha")
+                augmentation = gr.Dropdown(list(lab.AUGMENTATIONS), value="pseudo-paired", label="Augmentation of A", elem_id="ds-augmentation")
+                pseudo_alpha = gr.Number(value=0.5, step=0.05, label=f"pseudo alpha (0-1; paper: {', '.join(map(str, lab.PAPER_PSEUDO_ALPHAS))})", elem_id="ds-pseudo-alpha")
                 pairs_from = gr.Radio(["pseudo", "true"], value="pseudo", label="Explicit pairs from", visible=False)
                 with gr.Row():
                     n = gr.Number(value=100, label="N per domain", elem_id="ds-n")
@@ -163,7 +161,7 @@ def build_tab():
             rec = form_recipe(named(values, recipe_fields))
             source = open_source(**named(values, source_fields), progress=progress_adapter(progress, 0, 0.5))
             progress(0.6, desc="Planning the composition")
-            p = compose_mod.preview(source, rec, count=9)
+            p = lab.preview(source, rec, count=9)
             skipped = ", ".join(f"{c} {r}" for r, c in p["skipped"].items())
             msg = f"Preview of **{rec.short_name()}**: measured alpha {p['alpha_measured']:.3f}" + (f"; skipped {skipped}" if skipped else "")
             return p["examples"], makeup_figure(p["makeup"], p["alpha_measured"], "planned"), msg, source_summary(source)
@@ -176,16 +174,16 @@ def build_tab():
             source = open_source(**named(values, source_fields), progress=progress_adapter(progress, 0, 0.3))
             nm = (values[name] or "").strip()
             path = lab.build_composition(source, rec, name=nm or None, progress=progress_adapter(progress, 0.3, 0.7))
-            note = lab.name_note(nm, path.name, compose_mod.default_name(source, rec))
-            m = compose_mod.load_manifest(path)
-            examples = compose_mod.preview(source, rec, count=9)["examples"]
+            note = lab.name_note(nm, path.name, lab.default_name(source, rec))
+            m = lab.load_manifest(path)
+            examples = lab.preview(source, rec, count=9)["examples"]
             rows, names = composition_table()
             c = m["counts"]
             report = lab.skip_report(path, limit=3)
             msg = (f"Built **{path.name}**: trainA {c['trainA']}, trainB {c['trainB']}, testA {c['testA']}, testB {c['testB']}, "
                    f"measured alpha {m['alpha_measured']:.3f}" + (f"  \n{note}" if note else "")
                    + ("  \n" + "  \n".join(report) if report else ""))
-            return (examples, makeup_figure(compose_mod.makeup(m), m["alpha_measured"], path.name), msg, rows,
+            return (examples, makeup_figure(lab.makeup(m), m["alpha_measured"], path.name), msg, rows,
                     gr.update(choices=names, value=path.name))
 
         build_event = build_btn.click(do_build, source_inputs | recipe_inputs | {name}, [gallery, chart, status, table, chosen])
@@ -203,14 +201,14 @@ def build_tab():
             from .. import workspace
 
             path = workspace.sub("compositions") / comp_name
-            m = compose_mod.load_manifest(path)
+            m = lab.load_manifest(path)
             imgs = [(str(path / "trainA" / e["file"]), f"A {e['provenance']}{' paired' if e.get('pair') else ''}") for e in m["images"]["trainA"][:16]]
             imgs += [(str(path / "trainB" / e["file"]), f"B {e['provenance']}") for e in m["images"]["trainB"][:8]]
             r = m["recipe"]
             info = (f"**{comp_name}** — recipe `{r['kind']}`, task {m['task']}, seed {m['seed']}, source {m['source']['name']} "
                     f"(`{m['source']['fingerprint']}`), measured alpha {m['alpha_measured']:.3f}, image size {m['image_size']}, "
                     f"ground truth for test images: {'yes' if m.get('has_truth') else 'no'}  \nfolder: `{path}`")
-            return info, imgs, makeup_figure(compose_mod.makeup(m), m["alpha_measured"], comp_name)
+            return info, imgs, makeup_figure(lab.makeup(m), m["alpha_measured"], comp_name)
 
         open_comp_btn.click(do_open_comp, chosen, [comp_info, comp_gallery, chart])
         chosen.input(do_open_comp, chosen, [comp_info, comp_gallery, chart])
@@ -220,7 +218,7 @@ def build_tab():
         def do_delete(comp_name):
             if not comp_name:
                 raise UserError("Choose a composition first.")
-            compose_mod.delete_composition(comp_name)
+            lab.delete_composition(comp_name)
             rows, names = composition_table()
             return rows, gr.update(choices=names, value=None), f"Deleted {comp_name}."
 
