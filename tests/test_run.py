@@ -87,6 +87,7 @@ def test_an_old_composition_manifest_loads(old_home):
     assert len(comp.files["trainA"]) == 12 and comp.n_paired == 6
     m = load_manifest(old_home / "compositions" / "old-comp")
     assert m["recipe"]["alpha"] == 0.5 and m["counts"]["paired"] == 6
+    assert m["alpha_measured"] == 0.5 and m["alpha_target"] == 0.5  # the old manifest's measured 'alpha' is read
 
 
 def test_run_create_status_losses_and_scores(tmp_path):
