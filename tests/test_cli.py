@@ -6,7 +6,7 @@ from pairlab import cli
 from pairlab.data.compose import load_manifest
 
 COMMANDS = ["synthfaces", "compose", "bench", "train", "runs", "evaluate", "compare", "study", "translate", "features",
-            "demo"]
+            "demo", "experiment"]
 
 
 def run(*args, env=None):

@@ -125,24 +125,27 @@ def start(plan: Plan, progress=None) -> dict:
     source = None
     todo = list(plan.arms.items())
     for k, (arm_id, arm) in enumerate(todo):
-        entry = data["arms"][arm_id]
-        name = entry["composition"]
+        name = data["arms"][arm_id]["composition"]
         if not (comps / name / "manifest.json").exists():
             if source is None:
                 report(0.0, "preparing the SynthFaces source")
                 source = synthfaces_source(**plan.profile.source)
             report(0.05 + 0.8 * k / len(todo), f"building composition {name}")
             build_composition(source, arm.recipe, name=name)
-        q = _queue()
-        for seed in plan.seeds:
+    # seed-major: every configuration's first seed trains before any second seed, so a half-done experiment
+    # already has each configuration once
+    q = _queue()
+    for seed in plan.seeds:
+        for arm_id, arm in todo:
+            entry = data["arms"][arm_id]
             rid = run_name(plan, arm_id, seed)
             run = Run(q.root / rid)
             if run.is_run():
                 if run.state() in ("failed", "stopped"):
                     q.resume(rid)
             else:
-                q.launch([name], arm.model, plan.profile.preset, list(plan.profile.overrides), seeds=[seed],
-                         name=rid)
+                q.launch([entry["composition"]], arm.model, plan.profile.preset, list(plan.profile.overrides),
+                         seeds=[seed], name=rid)
             entry["runs"][str(seed)] = rid
         _write_manifest(plan, data)
     report(1.0, f"{len(plan.runs)} runs queued or done")
