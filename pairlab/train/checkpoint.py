@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from ..errors import UserError
+from .run import LATEST, PERIODIC_GLOB, Run
 
 FORMAT = "pairlab-checkpoint-1"
 ITER_RE = re.compile(r"iter_(\d+)\.pt$")
@@ -89,7 +90,7 @@ def load_checkpoint(path) -> dict:
     """Load a pairlab checkpoint onto the CPU, or raise CheckpointError with one sentence."""
     path = Path(path)
     if path.is_dir():  # a run folder or its checkpoints folder
-        path = path / "checkpoints" / "latest.pt" if (path / "checkpoints").is_dir() else path / "latest.pt"
+        path = Run(path).latest_path if Run(path).checkpoints_dir.is_dir() else path / LATEST
     if not path.is_file():
         raise CheckpointError(f"Checkpoint {path} does not exist.")
     try:
@@ -105,7 +106,7 @@ def load_checkpoint(path) -> dict:
 def periodic_checkpoints(folder) -> list[tuple[int, Path]]:
     """(iteration, path) of every iter_XXXXXX.pt, newest first."""
     found = []
-    for p in Path(folder).glob("iter_*.pt"):
+    for p in Path(folder).glob(PERIODIC_GLOB):
         m = ITER_RE.search(p.name)
         if m:
             found.append((int(m.group(1)), p))
@@ -119,7 +120,7 @@ def load_for_resume(folder) -> tuple[dict | None, Path | None, str]:
     there is no checkpoint at all; if every one is unreadable that is a CheckpointError.
     """
     folder = Path(folder)
-    candidates = ([folder / "latest.pt"] if (folder / "latest.pt").exists() else [])
+    candidates = ([folder / LATEST] if (folder / LATEST).exists() else [])
     candidates += [p for _, p in periodic_checkpoints(folder)]
     if not candidates:
         return None, None, ""

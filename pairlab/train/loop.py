@@ -204,9 +204,9 @@ def train(composition_dir, run_dir, config: TrainConfig | None = None,
                 "epoch": epoch, "index": index, "total": total, "accum": accum,
                 "model_state": model.state_dict(), "rng": ckpt.rng_state(),
             }
-            periodic = ckpt_dir / f"iter_{it:06d}.pt"
+            periodic = run.periodic_path(it)
             ckpt.save_atomic(blob, periodic)
-            ckpt.copy_atomic(periodic, ckpt_dir / "latest.pt")
+            ckpt.copy_atomic(periodic, run.latest_path)
             ckpt.prune(ckpt_dir, cfg.keep_last, cfg.keep_every)
 
         def sample() -> None:

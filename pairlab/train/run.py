@@ -45,6 +45,8 @@ PROC = "proc.json"
 SAMPLES = "samples"
 CHECKPOINTS = "checkpoints"
 LATEST = "latest.pt"
+PERIODIC = "iter_{:06d}.pt"     # a periodic checkpoint's name by iteration
+PERIODIC_GLOB = "iter_*.pt"
 _KNOWN = {CONFIG, INFO, STATUS, LOSSES, OLD_LOSSES, SCORES, OLD_SCORES, PER_IMAGE, OLD_PER_IMAGE, LOG, JOB, PROC, SAMPLES,
           CHECKPOINTS}
 
@@ -323,6 +325,10 @@ class Run:
         folder = self.checkpoints_dir
         return sorted(folder.glob("*.pt")) if folder.is_dir() else []
 
+    def periodic_path(self, iteration: int) -> Path:
+        """Where the periodic checkpoint of ``iteration`` is written (``checkpoints/iter_XXXXXX.pt``)."""
+        return self.checkpoints_dir / PERIODIC.format(int(iteration))
+
     @property
     def latest_path(self) -> Path:
         """Where latest.pt is (whether or not it exists yet)."""
@@ -345,7 +351,7 @@ class Run:
                 raise UserError(f"Run {self.id} has no latest.pt; name one of its checkpoints with --checkpoint.")
             return self.latest_path
         if name.isdigit():
-            path = folder / f"iter_{int(name):06d}.pt"
+            path = folder / PERIODIC.format(int(name))
         elif Path(name).is_absolute() or os.sep in name:
             path = Path(name)
         else:
