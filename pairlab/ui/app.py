@@ -5,7 +5,7 @@ import gradio as gr
 
 from .. import __version__, workspace
 from . import compare_tab, datasets_tab, features_tab, study_tab, training_tab
-from . import demo_tab
+from . import demo_tab, experiments_tab
 
 CSS = """
 .gradio-container {max-width: 1400px !important}
@@ -26,6 +26,7 @@ def build_app() -> gr.Blocks:
             ds = datasets_tab.build_tab()
             tr = training_tab.build_tab()
             cp = compare_tab.build_tab()
+            ex = experiments_tab.build_tab()
             ft = features_tab.build_tab()
             st = study_tab.build_tab()
             dm = demo_tab.build_tab()
@@ -35,4 +36,5 @@ def build_app() -> gr.Blocks:
         app.load(ft["load"], None, ft["load_outputs"]).then(ft["reopen"], ft["reopen_inputs"], ft["reopen_outputs"])
         app.load(st["refresh"], None, st["refresh_outputs"])
         app.load(dm["load"], None, dm["load_outputs"])
+        app.load(ex["load"], None, ex["load_outputs"])
     return app
