@@ -3,6 +3,8 @@
 ``python -m pairlab bench data``: SynthFaces rendering and pseudo-eyeglasses / pseudo-smile throughput,
 on one core (the process pins itself to one CPU and one torch thread), medians of repeats.
 ``python -m pairlab bench train``: training-step figures from ``pairlab.train.bench.bench_train()``.
+``python -m pairlab bench sweep``: a small-run sweep's throughput per core, arrangement by arrangement
+(``pairlab.train.bench.bench_sweep()``).
 ``python -m pairlab bench eval``: evaluating 500 test images at 64 and 128, cold and cached (``pairlab.eval.bench``).
 """
 from __future__ import annotations
@@ -89,6 +91,11 @@ def run(what: str, args) -> int:
         if hasattr(train_bench, "format_report"):
             print(train_bench.format_report(result))
             return 0
+    elif what == "sweep":
+        from .train import bench as train_bench
+
+        print(train_bench.format_sweep(train_bench.bench_sweep()))
+        return 0
     elif what == "eval":
         from .eval.bench import bench_eval
 

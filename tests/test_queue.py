@@ -329,3 +329,28 @@ def test_gpu_slots_pin_one_gpu_each(comps, monkeypatch, tmp_path):
     assert q._free_slot(cpu, set(), "cuda").id == "cpu/0"
     monkeypatch.setenv("PAIRLAB_GPU_SLOTS", "3")
     assert len([s for s in queue_mod.detect_slots() if s.kind == "cuda"]) == 6
+
+
+def test_cpu_slots_from_the_machine(monkeypatch):
+    """Without a GPU: one 1-thread CPU slot per core (as memory allows); PAIRLAB_CPU_SLOTS overrides; with a GPU 1."""
+    import torch
+
+    from pairlab.train import queue as queue_mod
+
+    monkeypatch.delenv("PAIRLAB_CPU_SLOTS", raising=False)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1, 2, 3}, raising=False)
+    memory = {"bytes": 64 * 1024**3}
+    monkeypatch.setattr(os, "sysconf", lambda name: {"SC_PAGE_SIZE": 4096}.get(name, memory["bytes"] // 4096))
+    threads = lambda slots: [(s.id, s.env["PAIRLAB_WORKER_THREADS"]) for s in slots]
+    assert threads(queue_mod.detect_slots()) == [(f"cpu/{k}", "1") for k in range(4)]
+    memory["bytes"] = 4 * 1024**3  # 2 GiB per run: two slots of 2 threads
+    assert threads(queue_mod.detect_slots()) == [("cpu/0", "2"), ("cpu/1", "2")]
+    monkeypatch.setenv("PAIRLAB_CPU_SLOTS", "1")
+    assert threads(queue_mod.detect_slots()) == [("cpu/0", "4")]
+    assert threads(queue_mod.detect_slots(cpu_slots=3)) == [("cpu/0", "1"), ("cpu/1", "1"), ("cpu/2", "1")]
+    monkeypatch.delenv("PAIRLAB_CPU_SLOTS")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    assert [s.id for s in queue_mod.detect_slots(gpu_slots=2) if s.kind == "cpu"] == ["cpu/0"]

@@ -20,6 +20,18 @@ on CUDA when there is a GPU, it reports:
                   a fresh process by default, so this is the case's own, the ~0.5 GB of importing torch included);
                   CUDA: ``torch.cuda.max_memory_allocated`` during the case
   load_avg        the 1-minute load average after the case (above the thread count means other work competed)
+
+    python -m pairlab bench sweep          # prints format_sweep(bench_sweep())
+
+Sweep throughput (``bench_sweep``): many small runs of one configuration (the vanilla CycleGAN of ``paper-128``
+at 64x64, load 72, ResNet-9, batch 1), each arrangement timed in fresh processes started together, one after
+the other in one bench run: (a) one run with all cores' threads (2 here), (b) one 1-thread run per core side by
+side, (c) a 3-seed sweep as the queue runs it (one 1-thread process per seed, more processes than cores when
+there are fewer cores than seeds) and as batched seeds (``pairlab.train.multiseed``: k seeds as one grouped
+computation in one process; one 3-seed process with all threads, and the seeds split over one 1-thread process
+per core). The processes of an arrangement warm up, wait for each other, time ``iters`` steps each and keep
+stepping until all have timed theirs, so every timed step ran with all of them busy. seed-it/s sums the
+processes' seeds / median s per step; per core divides by the cores in use; the ratio is against (a).
 """
 from __future__ import annotations
 
@@ -239,6 +251,143 @@ def format_report(result: dict) -> str:
     return "\n".join(lines)
 
 
+# ----- sweep throughput ---------------------------------------------------------------------------------
+def sweep_config() -> TrainConfig:
+    """The vanilla CycleGAN of a sweep: paper-128 at 64x64 (load 72), ResNet-9, batch 1, on the CPU."""
+    return PRESETS["paper-128"].with_overrides({"image_size": 64, "load_size": 72, "device": "cpu"})
+
+
+def _cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def sweep_child(spec: dict) -> dict:
+    """One process of a sweep arrangement: ``spec["seeds"]`` seeds (batched when more than one) with
+    ``spec["threads"]`` threads; warm up, meet the others at the barrier, time ``iters`` steps, keep stepping
+    until every process has timed its steps."""
+    torch.set_num_threads(spec["threads"])
+    cfg = TrainConfig.from_json(json.dumps(spec["config"])).resolved()
+    device = torch.device("cpu")
+    seeds = spec["seeds"]
+    models = []
+    for seed in seeds:
+        torch.manual_seed(seed)
+        m = MODELS[cfg.model](cfg.with_overrides({"seed": seed}), device)
+        m.setup_schedule(10**6)
+        models.append(m)
+    batches = [_random_batch(cfg.with_overrides({"seed": seed}), device) for seed in seeds]
+    if len(models) > 1:
+        from .multiseed import SeedGroup
+
+        group = SeedGroup(models)
+        step = lambda: (group.train_step(batches), group.step_schedule())
+    else:
+        step = lambda: (models[0].train_step(batches[0]), models[0].step_schedule())
+    folder, index, n = Path(spec["barrier"]), spec["index"], spec["processes"]
+    for _ in range(spec["warmup"]):
+        step()
+    (folder / f"ready-{index}").touch()
+    while len(list(folder.glob("ready-*"))) < n:
+        time.sleep(0.01)
+    times = []
+    for _ in range(spec["iters"]):
+        start = time.perf_counter()
+        step()
+        times.append(time.perf_counter() - start)
+    (folder / f"done-{index}").touch()
+    while len(list(folder.glob("done-*"))) < n:  # keep the others company until they have timed theirs
+        step()
+    return {"seeds": len(seeds), "threads": spec["threads"], "s_per_iter": statistics.median(times),
+            "times": times, "peak_memory_mb": _peak_rss_mb()}
+
+
+def time_arrangement(cfg: TrainConfig, processes: list[tuple[int, int]], warmup: int, iters: int) -> dict:
+    """Processes started together, each (threads, seeds); returns their figures and the totals."""
+    import tempfile
+
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(_PACKAGE_ROOT), env.get("PYTHONPATH")) if p)
+    with tempfile.TemporaryDirectory(prefix="pairlab-sweep-") as barrier:
+        procs = []
+        first_seed = 0
+        for index, (threads, n_seeds) in enumerate(processes):
+            spec = {"config": cfg.to_dict(), "seeds": list(range(first_seed, first_seed + n_seeds)),
+                    "threads": threads, "warmup": warmup, "iters": iters, "barrier": barrier, "index": index,
+                    "processes": len(processes)}
+            first_seed += n_seeds
+            procs.append(subprocess.Popen([sys.executable, "-m", "pairlab.train.bench", "--sweep-child",
+                                           json.dumps(spec)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                          text=True, env=env))
+        figures = []
+        for proc in procs:
+            out, err = proc.communicate()
+            lines = out.strip().splitlines()
+            if proc.returncode != 0 or not lines:
+                tail = (err or out).strip().splitlines()[-3:]
+                raise RuntimeError(f"sweep process failed ({proc.returncode}): {' | '.join(tail)}")
+            figures.append(json.loads(lines[-1]))
+    seed_its = sum(f["seeds"] / f["s_per_iter"] for f in figures)
+    cores = min(_cores(), sum(t for t, _ in processes))
+    return {"processes": figures, "seeds": sum(n for _, n in processes), "cores": cores,
+            "seed_its_per_s": seed_its, "per_core": seed_its / cores,
+            "load_avg": os.getloadavg()[0] if hasattr(os, "getloadavg") else None}
+
+
+def sweep_arrangements(cores: int | None = None, seeds: int = 3) -> dict[str, list[tuple[int, int]]]:
+    """name -> processes (threads, seeds) of the benchmarked arrangements on ``cores`` cores."""
+    cores = cores or _cores()
+    split = [seeds // cores + (1 if i < seeds % cores else 0) for i in range(cores)]
+    return {
+        f"(a) 1 run x {cores} threads": [(cores, 1)],
+        f"(b) {cores} runs x 1 thread": [(1, 1)] * cores,
+        f"(c) {seeds} seeds: {seeds} runs x 1 thread": [(1, 1)] * seeds,
+        f"(c) {seeds} seeds batched, 1 process x {cores} threads": [(cores, seeds)],
+        f"(c) {seeds} seeds batched {'+'.join(map(str, (s for s in split if s)))} over {sum(1 for s in split if s)} "
+        f"processes x 1 thread": [(1, s) for s in split if s],
+    }
+
+
+def bench_sweep(warmup: int = 2, iters: int = 6, seeds: int = 3, cfg: TrainConfig | None = None,
+                arrangements: dict | None = None) -> dict:
+    """Sweep throughput of each arrangement (see the module docstring; ``format_sweep`` prints it)."""
+    cfg = cfg or sweep_config()
+    arrangements = arrangements or sweep_arrangements(seeds=seeds)
+    result = {"torch": torch.__version__, "cpu": _cpu_name(), "cores": _cores(), "warmup": warmup, "iters": iters,
+              "config": "paper-128 vanilla CycleGAN at %d (load %d), ngf %d, %d blocks, batch %d" % (
+                  cfg.image_size, cfg.load_size, cfg.ngf, cfg.n_blocks, cfg.batch_size), "cases": {}}
+    for name, processes in arrangements.items():
+        result["cases"][name] = time_arrangement(cfg, processes, warmup, iters)
+    base = next(iter(result["cases"].values()))
+    for case in result["cases"].values():
+        case["ratio"] = case["per_core"] / base["per_core"]
+    return result
+
+
+def format_sweep(result: dict) -> str:
+    lines = [f"sweep throughput  (torch {result['torch']}, {result['cores']} cores, {result['cpu']}; "
+             f"{result['config']}; median of {result['iters']} steps after {result['warmup']} warm-up, "
+             f"processes of a case started together, each case in fresh processes)", "",
+             f"  {'case':<52}{'s/step per process':>22}{'seed-it/s':>11}{'per core':>10}{'vs (a)':>8}{'RSS MB':>8}"
+             f"{'load':>6}"]
+    for name, c in result["cases"].items():
+        steps = ", ".join(f"{p['s_per_iter']:.2f}" for p in c["processes"])
+        rss = max(p["peak_memory_mb"] for p in c["processes"])
+        load = f"{c['load_avg']:.1f}" if c.get("load_avg") is not None else "-"
+        lines.append(f"  {name:<52}{steps:>22}{c['seed_its_per_s']:>11.3f}{c['per_core']:>10.3f}"
+                     f"{c['ratio']:>7.2f}x{rss:>8.0f}{load:>6}")
+    loads = [c.get("load_avg") or 0 for c in result["cases"].values()]
+    lines.append("")
+    lines.append("seed-it/s: iterations per second summed over the sweep's seeds; per core: over the cores in use; "
+                 "vs (a): per core against one run using every core.")
+    if loads and max(loads) > result["cores"] + 0.5:
+        lines.append(f"warning: the load average reached {max(loads):.1f} on {result['cores']} cores: other "
+                     "processes competed for the CPU, so these figures are noisy; run again on a quiet machine.")
+    return "\n".join(lines)
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m pairlab.train.bench", description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="auto", help="auto (CPU, and CUDA when present), cpu or cuda[:N]")
@@ -247,7 +396,18 @@ def main(argv=None) -> int:
     parser.add_argument("--json", action="store_true", help="print the result as JSON too")
     parser.add_argument("--case", help=argparse.SUPPRESS)      # internal: one case, as TrainConfig JSON
     parser.add_argument("--threads", type=int, default=0, help=argparse.SUPPRESS)
+    parser.add_argument("--sweep", action="store_true", help="sweep throughput instead (bench_sweep)")
+    parser.add_argument("--sweep-child", help=argparse.SUPPRESS)  # internal: one process of an arrangement
     args = parser.parse_args(argv)
+    if args.sweep_child:
+        print(json.dumps(sweep_child(json.loads(args.sweep_child))))
+        return 0
+    if args.sweep:
+        result = bench_sweep()
+        print(format_sweep(result))
+        if args.json:
+            print(json.dumps(result, indent=1))
+        return 0
     if args.case:  # a child of time_step_isolated: print the figures of one case as one JSON line
         if args.threads:
             torch.set_num_threads(args.threads)

@@ -19,7 +19,9 @@ background thread and from the Training tab's timer, and the CLI after every ope
 exclusive lock on ``runs/.queue.lock`` (fcntl), so the app, several browser tabs and the CLI can act at once.
 
 Slots: each GPU hosts ``PAIRLAB_GPU_SLOTS`` concurrent runs (default 2, pinned with CUDA_VISIBLE_DEVICES); the CPU
-hosts ``PAIRLAB_CPU_SLOTS`` (default 1). A run goes where its config's device points (``auto``: the device
+hosts ``PAIRLAB_CPU_SLOTS`` (default: on a machine without GPU one 1-thread slot per core, at most one per
+2 GiB of memory; with a GPU 1, as it feeds the GPU runs). The cores are shared evenly between a kind's slots
+(``PAIRLAB_WORKER_THREADS``). A run goes where its config's device points (``auto``: the device
 ``pick_device("auto")`` picks here).
 """
 from __future__ import annotations
@@ -127,10 +129,15 @@ class Slot:
 
 
 def detect_slots(cpu_slots: int | None = None, gpu_slots: int | None = None) -> list[Slot]:
-    """GPU slots (gpu_slots per CUDA device, or on MPS), then CPU slots."""
+    """GPU slots (gpu_slots per CUDA device, or on MPS), then CPU slots.
+
+    cpu_slots None: ``PAIRLAB_CPU_SLOTS``, else from the machine: with a GPU 1 (the CPU feeds the GPU runs);
+    without, one slot per usable core, at most one per 2 GiB of memory, so each run gets 1 thread. Why
+    (``bench sweep``): a small run (64x64 ResNet-9, batch 1) keeps a core only partly busy, and on 2 cores two
+    1-thread runs side by side give more iterations/s than one 2-thread run. Each slot's
+    ``PAIRLAB_WORKER_THREADS`` shares the cores evenly among its kind's slots."""
     import torch
 
-    cpu_slots = _env_int("PAIRLAB_CPU_SLOTS", 1) if cpu_slots is None else int(cpu_slots)
     gpu_slots = _env_int("PAIRLAB_GPU_SLOTS", 2) if gpu_slots is None else int(gpu_slots)
     slots = []
     n_gpu = torch.cuda.device_count() if torch.cuda.is_available() else 0
@@ -138,9 +145,21 @@ def detect_slots(cpu_slots: int | None = None, gpu_slots: int | None = None) -> 
         slots += [Slot(f"cuda:{g}/{k}", "cuda", f"cuda:{g}", {"CUDA_VISIBLE_DEVICES": str(g)}) for k in range(gpu_slots)]
     if not n_gpu and getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
         slots += [Slot(f"mps/{k}", "mps", "mps") for k in range(gpu_slots)]
+    try:
+        cpus = len(os.sched_getaffinity(0)) or 1
+    except (AttributeError, OSError):
+        cpus = os.cpu_count() or 1
+    if cpu_slots is None:
+        default = 1
+        if not slots:  # no GPU: one 1-thread slot per core, as memory allows
+            try:
+                memory = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+            except (AttributeError, ValueError, OSError):
+                memory = 0
+            default = max(1, min(cpus, memory // (2 * 1024**3) if memory > 0 else cpus))
+        cpu_slots = _env_int("PAIRLAB_CPU_SLOTS", default)
     # A CPU slot hides the GPUs, so that device=auto trains on the CPU there.
-    slots += [Slot(f"cpu/{k}", "cpu", "cpu", {"CUDA_VISIBLE_DEVICES": ""}) for k in range(cpu_slots)]
-    cpus = os.cpu_count() or 1
+    slots += [Slot(f"cpu/{k}", "cpu", "cpu", {"CUDA_VISIBLE_DEVICES": ""}) for k in range(int(cpu_slots))]
     per_kind = {}
     for s in slots:
         per_kind[s.kind] = per_kind.get(s.kind, 0) + 1
