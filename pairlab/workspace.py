@@ -237,6 +237,15 @@ def write_atomic(path: Path, data: str | bytes, fsync: bool = True) -> None:
             tmp.write_text(data)
 
 
+def read_json(path) -> dict | None:
+    """A JSON object from ``path``; None when the file is missing, unreadable, not JSON or not an object."""
+    try:
+        data = json.loads(Path(path).read_text())
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
 def write_json_atomic(path: Path, data, indent: int | None = 1, sort_keys: bool = False) -> None:
     write_atomic(path, json.dumps(data, indent=indent, sort_keys=sort_keys))
 

@@ -8,7 +8,6 @@ it into each manifest); it imports neither of them.
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -24,11 +23,7 @@ MTCNN_TEMPLATE_LIMIT = 24  # composition images sent to MTCNN when the source ha
 
 
 def _read_json(path: Path) -> dict:
-    try:
-        data = json.loads(Path(path).read_text())
-        return data if isinstance(data, dict) else {}
-    except (OSError, ValueError):
-        return {}
+    return workspace.read_json(path) or {}
 
 
 def _prepared(lm: np.ndarray, src_wh: tuple[int, int], recipe_size: int) -> np.ndarray:

@@ -13,7 +13,6 @@ when it loads). A checkpoint that cannot be used gets one sentence; the others s
 """
 from __future__ import annotations
 
-import json
 import os
 import threading
 import time
@@ -61,11 +60,7 @@ def _shipped_ref(s) -> CheckpointRef:
 
 
 def _read_json(path: Path) -> dict:
-    try:
-        data = json.loads(Path(path).read_text())
-        return data if isinstance(data, dict) else {}
-    except (OSError, ValueError):
-        return {}
+    return workspace.read_json(path) or {}
 
 
 def _run_ref(run: Run) -> CheckpointRef:

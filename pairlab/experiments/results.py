@@ -49,11 +49,7 @@ def save_baseline(plan: Plan, rows: list[dict]) -> None:
 
 
 def _read(path: Path) -> dict:
-    try:
-        data = json.loads(Path(path).read_text())
-        return data if isinstance(data, dict) else {}
-    except (OSError, ValueError):
-        return {}
+    return workspace.read_json(path) or {}
 
 
 def _clean(x):
@@ -215,9 +211,10 @@ def figure(res: dict):
         r, c = i // ncol + 1, i % ncol + 1
         row = grid[key]
         xs = [float(k) if numeric else k for k in cols]
-        ys = [(row.get(k) or {}).get("mean") for k in cols]
-        lo = [((row.get(k) or {}).get("mean") or 0) - ((row.get(k) or {}).get("low") or (row.get(k) or {}).get("mean") or 0) for k in cols]
-        hi = [((row.get(k) or {}).get("high") or (row.get(k) or {}).get("mean") or 0) - ((row.get(k) or {}).get("mean") or 0) for k in cols]
+        cells = [row.get(k) or {} for k in cols]
+        ys = [c.get("mean") for c in cells]
+        lo = [(c.get("mean") or 0) - (c.get("low") or c.get("mean") or 0) for c in cells]
+        hi = [(c.get("high") or c.get("mean") or 0) - (c.get("mean") or 0) for c in cells]
         err = dict(type="data", symmetric=False, array=hi, arrayminus=lo)
         trace = (go.Scatter(x=xs, y=ys, mode="lines+markers", error_y=err, showlegend=False, name=key[0]) if numeric
                  else go.Bar(x=xs, y=ys, error_y=err, showlegend=False, name=key[0]))

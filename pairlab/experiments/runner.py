@@ -12,7 +12,6 @@ queue, so they survive restarts and show in the Training tab.
 """
 from __future__ import annotations
 
-import json
 import os
 import platform
 import subprocess
@@ -81,12 +80,7 @@ def machine() -> dict:
 
 # ----- the manifest ---------------------------------------------------------------------------------------
 def read_manifest(plan: Plan) -> dict:
-    path = experiment_dir(plan) / "manifest.json"
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return {}
-    return data if isinstance(data, dict) else {}
+    return workspace.read_json(experiment_dir(plan) / "manifest.json") or {}
 
 
 def _write_manifest(plan: Plan, data: dict) -> None:

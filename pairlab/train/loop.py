@@ -279,17 +279,22 @@ def train(composition_dir, run_dir, config: TrainConfig | None = None,
             progress(status)
         return status
     except BaseException as exc:
-        interrupted = isinstance(exc, KeyboardInterrupt)
-        message = "Training was interrupted." if interrupted else one_sentence(exc)
-        try:
-            log(f"{'stopped' if interrupted else 'failed'}: {message}")
-            run.update_status(state="stopped" if interrupted else "failed", error=message, eta_s=None)
-        except OSError:
-            pass
+        record_end(run, log, exc)
         raise
     finally:
         if previous_torch is not None:
             _restore_torch(previous_torch)
+
+
+def record_end(run: Run, log, exc: BaseException) -> None:
+    """A run that ended by ``exc``: stopped (Ctrl+C / stop request) or failed, its one sentence in the log and status."""
+    interrupted = isinstance(exc, KeyboardInterrupt)
+    message = "Training was interrupted." if interrupted else one_sentence(exc)
+    try:
+        log(f"{'stopped' if interrupted else 'failed'}: {message}")
+        run.update_status(state="stopped" if interrupted else "failed", error=message, eta_s=None)
+    except OSError:
+        pass
 
 
 # ----- foreground command (the CLI's `pairlab train`) ------------------------------------------------------

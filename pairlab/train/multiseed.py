@@ -50,7 +50,7 @@ from . import checkpoint as ckpt
 from .config import TrainConfig
 from .data import TrainData
 from .device import describe, pick_device
-from .loop import RunLog, _restore_torch, _save_grid, _seed_everything, _settle_config, _setup_torch, one_sentence
+from .loop import RunLog, _restore_torch, _save_grid, _seed_everything, _settle_config, _setup_torch, record_end
 from .run import Run
 
 #: Modules without parameters or state that act per channel (or per element), shared as they are.
@@ -389,14 +389,8 @@ def train_seeds(composition_dir, run_dirs, cfgs: list[TrainConfig],
             finals.append(status)
         return finals
     except BaseException as exc:
-        interrupted = isinstance(exc, KeyboardInterrupt)
-        message = "Training was interrupted." if interrupted else one_sentence(exc)
         for run, log in zip(runs, logs):
-            try:
-                log(f"{'stopped' if interrupted else 'failed'}: {message}")
-                run.update_status(state="stopped" if interrupted else "failed", error=message, eta_s=None)
-            except OSError:
-                pass
+            record_end(run, log, exc)
         raise
     finally:
         if previous_torch is not None:

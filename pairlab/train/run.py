@@ -51,12 +51,7 @@ _KNOWN = {CONFIG, INFO, STATUS, LOSSES, OLD_LOSSES, SCORES, OLD_SCORES, PER_IMAG
           CHECKPOINTS}
 
 
-def _read_json(path: Path) -> dict | None:
-    try:
-        data = json.loads(Path(path).read_text())
-    except (OSError, ValueError):
-        return None
-    return data if isinstance(data, dict) else None
+_read_json = workspace.read_json
 
 
 def format_eta(seconds) -> str:
