@@ -32,10 +32,14 @@ def open_source(kind_label, sf_count, sf_size, sf_seed, folder, progress=None):
     return lab.open_user_source(folder, kind)
 
 
-def named(values: dict, components: dict) -> dict:
-    """{name: value} for a {name: component} dict, from the {component: value} dict Gradio passes a handler whose
-    inputs are a set."""
-    return {key: values[comp] for key, comp in components.items()}
+SOURCE_FIELDS = ("kind_label", "sf_count", "sf_size", "sf_seed", "folder")  # open_source's parameters
+RECIPE_FIELDS = ("kind", "task", "n", "alpha", "augmentation", "pseudo_alpha", "pairs_from", "n_test", "selection",
+                 "paired_copies", "image_size", "seed", "disjoint_identities")  # Recipe's fields
+
+
+def named(fields: tuple[str, ...], values: dict) -> dict:
+    """{name: value} of the named ``fields`` from a handler's own parameters (``locals()``)."""
+    return {key: values[key] for key in fields}
 
 
 def form_recipe(values: dict):
@@ -134,8 +138,10 @@ def build_tab():
                          "pseudo_alpha": pseudo_alpha, "pairs_from": pairs_from, "n_test": n_test, "selection": selection,
                          "paired_copies": copies, "image_size": image_size, "seed": seed, "disjoint_identities": disjoint}
         source_fields = {"kind_label": kind, "sf_count": sf_count, "sf_size": sf_size, "sf_seed": sf_seed, "folder": folder}
-        source_inputs = set(source_fields.values())
-        recipe_inputs = set(recipe_fields.values())
+        assert tuple(source_fields) == SOURCE_FIELDS and tuple(recipe_fields) == RECIPE_FIELDS
+        # each handler's parameters are these names, in this order (read by name, never sliced by position)
+        source_inputs = list(source_fields.values())
+        recipe_inputs = list(recipe_fields.values())
 
         def on_kind(label):
             synth = SOURCE_KINDS[label] == "synthfaces"
@@ -151,28 +157,34 @@ def build_tab():
         augmentation.change(on_recipe, [recipe_kind, augmentation], [alpha, augmentation, pseudo_alpha, pairs_from])
 
         @friendly
-        def do_open(values, progress=gr.Progress()):
-            return source_summary(open_source(**named(values, source_fields), progress=progress_adapter(progress)))
+        def do_open(kind_label, sf_count, sf_size, sf_seed, folder, progress=gr.Progress()):
+            return source_summary(open_source(**named(SOURCE_FIELDS, locals()), progress=progress_adapter(progress)))
 
         open_btn.click(do_open, source_inputs, source_info)
 
         @friendly
-        def do_preview(values, progress=gr.Progress()):
-            rec = form_recipe(named(values, recipe_fields))
-            source = open_source(**named(values, source_fields), progress=progress_adapter(progress, 0, 0.5))
+        def do_preview(kind_label, sf_count, sf_size, sf_seed, folder, kind, task, n, alpha, augmentation,
+                       pseudo_alpha, pairs_from, n_test, selection, paired_copies, image_size, seed,
+                       disjoint_identities, progress=gr.Progress()):
+            given = locals()
+            rec = form_recipe(named(RECIPE_FIELDS, given))
+            source = open_source(**named(SOURCE_FIELDS, given), progress=progress_adapter(progress, 0, 0.5))
             progress(0.6, desc="Planning the composition")
             p = lab.preview(source, rec, count=9)
             skipped = ", ".join(f"{c} {r}" for r, c in p["skipped"].items())
             msg = f"Preview of **{rec.short_name()}**: measured alpha {p['alpha_measured']:.3f}" + (f"; skipped {skipped}" if skipped else "")
             return p["examples"], makeup_figure(p["makeup"], p["alpha_measured"], "planned"), msg, source_summary(source)
 
-        preview_btn.click(do_preview, source_inputs | recipe_inputs, [gallery, chart, status, source_info])
+        preview_btn.click(do_preview, source_inputs + recipe_inputs, [gallery, chart, status, source_info])
 
         @friendly
-        def do_build(values, progress=gr.Progress()):
-            rec = form_recipe(named(values, recipe_fields))
-            source = open_source(**named(values, source_fields), progress=progress_adapter(progress, 0, 0.3))
-            nm = (values[name] or "").strip()
+        def do_build(kind_label, sf_count, sf_size, sf_seed, folder, kind, task, n, alpha, augmentation,
+                     pseudo_alpha, pairs_from, n_test, selection, paired_copies, image_size, seed,
+                     disjoint_identities, composition_name, progress=gr.Progress()):
+            given = locals()
+            rec = form_recipe(named(RECIPE_FIELDS, given))
+            source = open_source(**named(SOURCE_FIELDS, given), progress=progress_adapter(progress, 0, 0.3))
+            nm = (composition_name or "").strip()
             path = lab.build_composition(source, rec, name=nm or None, progress=progress_adapter(progress, 0.3, 0.7))
             note = lab.name_note(nm, path.name, lab.default_name(source, rec))
             m = lab.load_manifest(path)
@@ -186,7 +198,7 @@ def build_tab():
             return (examples, makeup_figure(lab.makeup(m), m["alpha_measured"], path.name), msg, rows,
                     gr.update(choices=names, value=path.name))
 
-        build_event = build_btn.click(do_build, source_inputs | recipe_inputs | {name}, [gallery, chart, status, table, chosen])
+        build_event = build_btn.click(do_build, source_inputs + recipe_inputs + [name], [gallery, chart, status, table, chosen])
 
         def do_refresh():
             rows, names = composition_table()
