@@ -137,3 +137,22 @@ def test_a_queued_run_without_status_and_list_order(tmp_path):
     assert format_eta(None) == "" and format_eta(75) == "1m15s"
     # the status file is plain JSON
     assert json.loads((root / "a" / "status.json").read_text())["state"] == "failed"
+
+
+def test_display_name_is_short_and_says_model_recipe_seed_and_hash(tmp_path):
+    from pairlab.data.recipes import Recipe
+
+    comp = tmp_path / "compositions" / "synthfaces-n1500-128px-seed0-eyeglasses-pseudo-paired0.50-n60-s0"
+    comp.mkdir(parents=True)
+    recipe = Recipe(kind="pseudo", augmentation="pseudo-paired", pseudo_alpha=0.5, n=60)
+    (comp / "manifest.json").write_text(json.dumps({"recipe": recipe.to_dict()}))
+    long_id = f"{comp.name}-cyclegan-cpu-demo-64-s0-924167"
+    run = Run.create(tmp_path / "runs" / long_id, info={"composition": str(comp)})
+    (run.path / "config.json").write_text(json.dumps({"model": "cyclegan", "seed": 0}))
+    assert run.display_name() == "cyclegan pseudo-paired 0.50 s0 #924167"
+    assert run.describe()["name"] == run.display_name() and run.describe()["id"] == long_id
+    alpha = Recipe(kind="alpha-paired", alpha=0.5).label()
+    assert alpha == "α0.50"
+    # a hand-named run without a digest still gets a stable 6-hex tag, and no composition is not an error
+    bare = Run.create(tmp_path / "runs" / "my-run", info={})
+    assert bare.display_name().startswith("run #") and len(bare.short_hash()) == 6

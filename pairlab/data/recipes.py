@@ -85,6 +85,16 @@ class Recipe:
         sel = "-kmedoids" if self.selection == "kmedoids" else ""
         return f"{self.task}-{body}{sel}-n{self.n}-s{self.seed}"
 
+    def label(self) -> str:
+        """A few characters for tables and captions: 'α0.50', 'pseudo-paired 1.00', 'none', 'explicit pseudo'."""
+        if self.kind == "alpha-paired":
+            body = f"α{self.alpha:.2f}"
+        elif self.kind == "pseudo":
+            body = self.augmentation + (f" {self.pseudo_alpha:.2f}" if self.augmentation == "pseudo-paired" else "")
+        else:
+            body = f"explicit {self.pairs_from}"
+        return body + (" kmedoids" if self.selection == "kmedoids" else "")
+
     def to_dict(self) -> dict:
         return asdict(self)
 

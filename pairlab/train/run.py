@@ -395,6 +395,37 @@ class Run:
         return self._sig(self.log_path)
 
     # ----- what the tables show -----------------------------------------------------------------------------
+    def short_hash(self) -> str:
+        """The id's trailing 6-hex digest (what run_id appends), else 6 hex digits of the id itself."""
+        tail = self.id.rsplit("-", 1)[-1]
+        if len(tail) == 6 and all(c in "0123456789abcdef" for c in tail):
+            return tail
+        import hashlib
+
+        return hashlib.sha1(self.id.encode()).hexdigest()[:6]
+
+    def display_name(self) -> str:
+        """A short name for tables, legends and captions, e.g. 'cyclegan α0.50 s0 #924167' (the full id goes on
+        hover and in exports). Model and seed from the config, the recipe from the composition's manifest."""
+        cfg = self.config_dict() or (self.job() or {}).get("config") or {}
+        model = cfg.get("model") or (self.job() or {}).get("model") or "run"
+        seed = cfg.get("seed")
+        comp = self.composition() or (self.job() or {}).get("composition") or ""
+        label = ""
+        if comp:
+            recipe = (workspace.read_json(Path(comp) / "manifest.json") or {}).get("recipe")
+            if isinstance(recipe, dict):
+                from ..data.recipes import Recipe
+
+                try:
+                    label = Recipe.from_dict(recipe).label()
+                except UserError:
+                    label = ""
+            if not label:
+                label = Path(comp).name[:24]
+        parts = [model] + ([label] if label else []) + ([f"s{seed}"] if seed is not None else [])
+        return " ".join(parts) + f" #{self.short_hash()}"
+
     def describe(self) -> dict:
         """One dict: id, composition, model, preset, seed, state (and shown_state: 'stopping' while a stop is
         pending), progress, iteration/total, ETA, device, error, message, resumable, queued, created, pid, path."""
@@ -412,7 +443,7 @@ class Run:
         shown = "stopping" if state == "running" and proc and proc.get("stop_requested_at") else state
         total = int(status.get("total") or 0)
         return {
-            "id": self.id, "composition": job.get("composition_name") or Path(job.get("composition", "")).name,
+            "id": self.id, "name": self.display_name(), "composition": job.get("composition_name") or Path(job.get("composition", "")).name,
             "composition_path": job.get("composition", ""), "model": job.get("model", ""),
             "preset": job.get("preset", ""), "seed": job.get("seed"), "state": state, "shown_state": shown,
             "progress": float(status.get("progress") or 0.0), "iteration": int(status.get("iteration") or 0),
