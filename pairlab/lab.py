@@ -212,6 +212,9 @@ _OWNERS = {
     # experiments
     "EXPERIMENTS": ".experiments.paper", "PROFILES": ".experiments.plan", "TASKS": ".experiments.plan",
     "wait_for_experiment": (".experiments.runner", "wait"),
+    "workspace_experiments": (".experiments.runner", "list_experiments"),
+    "written_reports": ".experiments.results", "experiment_figure": (".experiments.results", "figure"),
+    "REPORT_FILES": ".experiments.results",
     # demo
     "list_checkpoints": ".demo.translate", "resolve_checkpoint": ".demo.translate",
     "translate_image": ".demo.translate", "translate_files": ".demo.translate", "directions_of": ".demo.translate",

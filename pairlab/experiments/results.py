@@ -294,6 +294,23 @@ def report_html(res: dict, fig=None, grid_png: bytes | None = None) -> str:
             f"{style}</head><body>{''.join(parts)}</body></html>")
 
 
+#: the files a report writes beside results.json (grid.png too when the runs could be drawn)
+REPORT_FILES = ("report.html", "table.csv", "table.tex", "claims.csv", "results.json")
+
+
+def written_reports(plan: Plan) -> dict:
+    """The reports already written for a plan's experiments, by name: {"results": dict, "paths": {file: path}}
+    (what ``write_report`` returned when it wrote them); experiments without a readable results.json are left out."""
+    out = {}
+    for name in plan.experiments:
+        folder = experiment_dir(plan) / name
+        res = workspace.read_json(folder / "results.json")
+        if res is not None:
+            out[name] = {"results": res, "paths": {f: folder / f for f in REPORT_FILES + ("grid.png",)
+                                                   if (folder / f).exists()}}
+    return out
+
+
 def write_report(plan: Plan, experiment: str, res: dict, grid: bool = True) -> dict[str, Path]:
     folder = experiment_dir(plan) / experiment
     folder.mkdir(parents=True, exist_ok=True)

@@ -40,6 +40,24 @@ def experiment_dir(plan: Plan) -> Path:
     return workspace.sub("experiments") / f"{plan.task}-{prof.name}{suffix}"
 
 
+def list_experiments() -> list[dict]:
+    """The experiment folders of this workspace, newest first: folder, task, profile name, experiments, seeds,
+    n (None when it is the profile's default) and time, from each manifest.json; unreadable folders are skipped."""
+    root = workspace.sub("experiments")
+    found = []
+    for folder in root.iterdir() if root.is_dir() else []:
+        m = workspace.read_json(folder / "manifest.json")
+        if m is None or not isinstance(m.get("profile"), dict):
+            continue
+        prof = m["profile"]
+        default = PROFILES.get(prof.get("name"))
+        found.append({"folder": folder.name, "task": m.get("task"), "profile": prof.get("name"),
+                      "experiments": list(m.get("experiments") or []), "seeds": list(m.get("seeds") or []),
+                      "n": prof.get("n") if default is None or prof.get("n") != default.n else None,
+                      "time": (folder / "manifest.json").stat().st_mtime})
+    return sorted(found, key=lambda e: -e["time"])
+
+
 def _prefix(plan: Plan) -> str:
     return experiment_dir(plan).name
 

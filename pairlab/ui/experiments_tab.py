@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import functools
 import html
-import json
 import math
 import sys
 import traceback
@@ -28,7 +27,6 @@ from .common import number, progress_adapter
 ALL = "all"
 RUN_HEADERS = ["run", "arm", "model", "data", "seed", "state", "progress", "error"]
 ENDED = ("done", "failed", "stopped", "not queued")
-FILES = ("report.html", "table.csv", "table.tex", "claims.csv", "results.json")
 STATE_COLORS = {"done": "#3aa55d", "running": "#2f7ed8", "failed": "#d9534f", "stopped": "#e8a33d"}
 VERDICT_COLORS = {"holds": "#2e7d32", "reversed": "#c62828", "not significant": "#6d6d6d"}
 VIEW = "experiments"
@@ -202,41 +200,8 @@ def paper_html(res: dict) -> str:
 
 
 def _figure(res: dict) -> go.Figure:
-    """One panel per (metric, direction): mean and 95% interval per configuration, the baseline dashed (the same
-    plot as the report's; ``lab.experiment_figure`` when the façade names it)."""
-    named = getattr(lab, "experiment_figure", None)
-    if named is not None:
-        return named(res)
-    from plotly.subplots import make_subplots
-
-    cols = list(res.get("configs") or {})
-    grid: dict = {}
-    for c in res.get("cells", []):
-        grid.setdefault((c["metric"], c["direction"]), {})[c["config"]] = c
-    keys = list(grid)
-    ncol = min(3, len(keys)) or 1
-    nrow = max(1, math.ceil(len(keys) / ncol))
-    fig = make_subplots(rows=nrow, cols=ncol, subplot_titles=[f"{m} ({d})" for m, d in keys])
-    numeric = res.get("experiment") in ("alpha", "pseudo-alpha")
-    for i, key in enumerate(keys):
-        r, c = i // ncol + 1, i % ncol + 1
-        cells = [grid[key].get(k) or {} for k in cols]
-        ys = [x.get("mean") for x in cells]
-        hi = [(x["high"] - x["mean"]) if x.get("high") is not None and x.get("mean") is not None else 0 for x in cells]
-        lo = [(x["mean"] - x["low"]) if x.get("low") is not None and x.get("mean") is not None else 0 for x in cells]
-        err = dict(type="data", symmetric=False, array=hi, arrayminus=lo)
-        xs = [float(k) for k in cols] if numeric else cols
-        fig.add_trace(go.Scatter(x=xs, y=ys, mode="lines+markers", error_y=err, showlegend=False) if numeric
-                      else go.Bar(x=xs, y=ys, error_y=err, showlegend=False), row=r, col=c)
-        base = ((res.get("baseline") or {}).get(key[1]) or {}).get(key[0]) or {}
-        if base.get("mean") is not None:
-            fig.add_hline(y=base["mean"], line_dash="dash", line_color="gray", row=r, col=c,
-                          annotation_text="input unchanged", annotation_font_size=9)
-    seeds = ", ".join(map(str, res.get("seeds") or []))
-    fig.update_layout(height=300 * nrow, template="plotly_white", margin=dict(l=40, r=10, t=60, b=40),
-                      title=f"{res.get('experiment')}: {res.get('task')}, profile "
-                            f"{(res.get('profile') or {}).get('name')}, seeds {seeds} (95% intervals over seeds)")
-    return fig
+    """The report's plot (one owner: the experiments' results module)."""
+    return lab.experiment_figure(res)
 
 
 def empty_figure() -> go.Figure:
@@ -250,40 +215,12 @@ def empty_figure() -> go.Figure:
 
 
 def written_report(plan) -> dict:
-    """The reports already written for a plan's experiments (results.json and the files beside it), by name:
-    what ``lab.report_experiment`` returned when it wrote them."""
-    out = {}
-    for name in plan.experiments:
-        folder = lab.experiment_dir(plan) / name
-        try:
-            res = json.loads((folder / "results.json").read_text())
-        except (OSError, ValueError):
-            continue
-        if isinstance(res, dict):
-            paths = {f: folder / f for f in FILES + ("grid.png",) if (folder / f).exists()}
-            out[name] = {"results": res, "paths": paths}
-    return out
+    """The reports already written for a plan's experiments, by name."""
+    return lab.written_reports(plan)
 
 
 def workspace_experiments() -> list[dict]:
-    """The experiment folders of this workspace, newest first: their task, profile, seeds, N and experiments (from
-    each manifest.json)."""
-    root = workspace.sub("experiments")
-    found = []
-    for folder in root.iterdir() if root.is_dir() else []:
-        try:
-            m = json.loads((folder / "manifest.json").read_text())
-        except (OSError, ValueError):
-            continue
-        if not isinstance(m, dict) or not isinstance(m.get("profile"), dict):
-            continue
-        prof = m["profile"]
-        default = lab.PROFILES.get(prof.get("name"))
-        found.append({"folder": folder.name, "task": m.get("task"), "profile": prof.get("name"),
-                      "experiments": list(m.get("experiments") or []), "seeds": list(m.get("seeds") or []),
-                      "n": prof.get("n") if default is None or prof.get("n") != default.n else None,
-                      "time": (folder / "manifest.json").stat().st_mtime})
-    return sorted(found, key=lambda e: -e["time"])
+    return lab.workspace_experiments()
 
 
 def reopened_form() -> dict | None:
@@ -483,7 +420,7 @@ def build_tab() -> dict:
             headers, rows = results_table(got["results"])
             paths = got["paths"]
             return {shown: gr.update(choices=list(report), value=name),
-                    files: [paths[f] for f in FILES if f in paths], claims: claims_html(report),
+                    files: [paths[f] for f in lab.REPORT_FILES if f in paths], claims: claims_html(report),
                     table: gr.update(value=rows, headers=headers), plot: _figure(got["results"]),
                     grid: paths.get("grid.png"), paper: paper_html(got["results"]), report_state: report}
 
