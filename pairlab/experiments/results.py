@@ -29,7 +29,7 @@ from .stats import assess_claims, seed_interval
 
 #: the metrics each experiment tabulates (the claims' metrics come first)
 METRICS_OF = {
-    "alpha": ("gt_mse", "gt_l1", "gt_l1_region", "gt_l1_outside"),
+    "alpha": ("gt_mse", "gt_l1", "gt_l1_region", "gt_l1_outside", "gt_region_removed", "task_rate"),
     "baselines": ("infosim", "gt_l1", "gt_l1_region", "gt_region_removed", "task_rate"),
     "pseudo-alpha": ("infosim", "task_rate", "gt_l1", "gt_l1_region", "gt_region_removed"),
     "explicit": ("infosim", "task_rate", "gt_region_removed", "gt_l1", "gt_l1_region"),
