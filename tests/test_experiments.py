@@ -65,7 +65,7 @@ def test_a_tiny_experiment_runs_evaluates_reports_and_resumes(home):
     out = lab.report_experiment(plan)
     got = out["explicit"]
     res, paths = got["results"], got["paths"]
-    for name in ("results.json", "table.csv", "table.tex", "claims.csv", "report.html"):
+    for name in ("results.json", "table.csv", "table.tex", "table.md", "claims.csv", "report.html"):
         assert paths[name].exists(), name
     cells = {(c["metric"], c["direction"], c["config"]): c for c in res["cells"]}
     cell = cells[("gt_l1", "AtoB", "explicit")]
@@ -81,5 +81,10 @@ def test_a_tiny_experiment_runs_evaluates_reports_and_resumes(home):
     assert "explicit-lower-infosim" in html and "Table 7" in html.replace("table7", "Table 7") and "plotly" in html
     header = paths["table.csv"].read_text().splitlines()[0]
     assert header == "metric,direction,config,mean,ci_low,ci_high,n_seeds,n_images,interval"
+    md = paths["table.md"].read_text().splitlines()
+    md_row = next(line for line in md if line.startswith("| gt_l1 | AtoB |"))
+    assert f"{cell['mean']:.4g} [{cell['low']:.4g}, {cell['high']:.4g}]" in md_row
+    assert any(line.startswith("| explicit-implicit-removes-more") and f"**{verdicts['explicit-implicit-removes-more']}**"
+               in line for line in md)
     tex = paths["table.tex"].read_text()
     assert tex.startswith(r"\begin{tabular}") and "gt\\_l1" in tex and "_l1" not in tex.replace("\\_", "")

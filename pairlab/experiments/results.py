@@ -195,6 +195,40 @@ def table_latex(res: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def table_markdown(res: dict) -> str:
+    """The paper-layout table and the claims as Markdown (for a README or a lab notebook): mean [95% interval over
+    seeds] per configuration, the input-unchanged baseline, then one line per claim with its verdict."""
+    cols, grid = _grid(res)
+    prof = res.get("profile") or {}
+    lines = [f"**{res['experiment']}** — task {res['task']}, profile {prof.get('name')}, seeds "
+             f"{', '.join(map(str, res['seeds']))}; mean [95% t-interval over seeds]", "",
+             "| metric | dir | " + " | ".join(cols) + " | input unchanged |",
+             "|---|---|" + "---|" * (len(cols) + 1)]
+    for (metric, direction), row in grid.items():
+        base = (res["baseline"].get(direction) or {}).get(metric) or {}
+        cells = []
+        for c in cols:
+            cell = row.get(c) or {}
+            if cell.get("mean") is None:
+                cells.append("–")
+            elif cell.get("low") is None:
+                cells.append(f"{cell['mean']:.4g}")
+            else:
+                cells.append(f"{cell['mean']:.4g} [{cell['low']:.4g}, {cell['high']:.4g}]")
+        cells.append(f"{base['mean']:.4g}" if base.get("mean") is not None else "–")
+        lines.append(f"| {metric} | {direction} | " + " | ".join(cells) + " |")
+    if res.get("claims"):
+        lines += ["", "| claim | verdict | difference [95%] | p | Holm p |", "|---|---|---|---|---|"]
+        for c in res["claims"]:
+            diff = "–" if c.get("effect") is None else (
+                f"{c['effect']:+.3g} [{_fmt(c.get('effect_low'))}, {_fmt(c.get('effect_high'))}]"
+                + (f" ({100 * c['relative']:+.1f}%)" if c.get("relative") is not None else ""))
+            lines.append(f"| {c['claim_id']}: {c['treatment']} vs {c['control']} on {c['metric']}, paper: "
+                         f"{c['better']} | **{c['verdict']}** | {diff} | {_fmt(c.get('p_value'))} | "
+                         f"{_fmt(c.get('p_adjusted'))} |")
+    return "\n".join(lines) + "\n"
+
+
 def figure(res: dict):
     """One panel per (metric, direction): mean with 95% interval per configuration (a bar chart for categories,
     a line over alpha for the alpha and pseudo-alpha experiments), the baseline as a dashed line."""
@@ -295,7 +329,7 @@ def report_html(res: dict, fig=None, grid_png: bytes | None = None) -> str:
 
 
 #: the files a report writes beside results.json (grid.png too when the runs could be drawn)
-REPORT_FILES = ("report.html", "table.csv", "table.tex", "claims.csv", "results.json")
+REPORT_FILES = ("report.html", "table.csv", "table.tex", "table.md", "claims.csv", "results.json")
 
 
 def written_reports(plan: Plan) -> dict:
@@ -324,6 +358,7 @@ def write_report(plan: Plan, experiment: str, res: dict, grid: bool = True) -> d
     put("table.csv", table_csv(res))
     put("table.tex", table_latex(res))
     put("claims.csv", claims_csv(res))
+    put("table.md", table_markdown(res))
     png = None
     if grid:
         try:
