@@ -1,42 +1,53 @@
-"""The statistics of a study: Table 6 with intervals and tests, a Bradley-Terry ranking, consistency, catch trials.
+"""The statistics of a study: Table 6 with intervals and tests, a Bradley-Terry ranking, agreement, consistency, catch trials.
 
 Every function takes the vote rows of ``VoteStore.votes`` (dicts with left_cand, right_cand, choice, kind,
-repeat_of, correct_side, participant_id, client_ms, server_ms) and is pure.
+repeat_of, correct_side, participant_id, trial_id, client_ms, server_ms) and is pure. The statistics themselves come
+from well-kept libraries, not from code of ours:
 
 Table 6 (paper 000): for every ordered pair (row run i, column run j), the rate at which i was preferred over j
 among the *decisive* votes (i or j chosen) on trials showing i and j, whichever side each was on; "both" and
-"neither" are reported beside it as shares of all votes on the pair. The rate has a Wilson 95% interval and an
-exact two-sided binomial test against 0.5 (``scipy.stats.binomtest``). Catch trials never count; a repeated
-trial counts once (its first showing), the repeat only measures consistency.
+"neither" are reported beside it as shares of all votes on the pair. The rate has a Wilson 95% score interval and an
+exact two-sided binomial test against 0.5, both from ``scipy.stats.binomtest`` (``.proportion_ci(method="wilson")``,
+``.pvalue``). Catch trials never count; a repeated trial counts once (its first showing), the repeat only measures
+consistency.
 
-Bradley-Terry: P(i beats j) = p_i / (p_i + p_j), fitted to the decisive votes by Hunter's (2004) MM algorithm
-with ``prior`` pseudo-wins each way on every pair (keeps scores finite when a run never wins; 0.1 by default,
-negligible with real data). Scores are log-strengths centred on zero; 95% intervals and rank intervals come from
-a bootstrap that resamples participants with replacement.
+Bradley-Terry: P(i beats j) = p_i / (p_i + p_j), fitted to the win matrix of the decisive votes by ``choix``'s
+iterative Luce spectral ranking (``choix.ilsr_pairwise_dense``, the maximum-likelihood estimate). Regularisation:
+``prior`` (0.1 by default) is choix's ``alpha``, added to every transition rate of the LSR Markov chain; it keeps
+the scores finite when a run never wins and is negligible with real data (``prior=0`` is the plain MLE). Scores are
+log-strengths centred on zero. 95% intervals (percentile) and rank intervals come from ``scipy.stats.bootstrap``
+resampling *participants* with replacement, so they widen when few people answered.
+
+Agreement: Krippendorff's alpha (``krippendorff.alpha``, nominal level) over the participants' outcomes (the run
+chosen, or both / neither) on trials answered by two or more participants; 1 = perfect agreement, 0 = chance.
 
 Consistency: for each repeated trial, whether the participant gave the same outcome both times (the same run,
 or both/neither), left and right being swapped in the repeat. Catch pass rate: the share of catch trials
 answered with the obvious side.
+
+Warnings (``analyze(...)["warnings"]``): intervals resting on fewer than ``MIN_PARTICIPANTS`` participants, and a
+Bradley-Terry interval that is degenerate (zero width, or missing although there are votes).
 """
 from __future__ import annotations
 
 import math
+import warnings as _warnings
 from collections import defaultdict
 
 import numpy as np
 
-Z95 = 1.959963984540054
+#: below this many participants, the results say their intervals rest on too few people
+MIN_PARTICIPANTS = 5
 
 
-def wilson(k: int, n: int, z: float = Z95) -> tuple[float, float]:
-    """Wilson score interval of k successes in n trials."""
+def wilson(k: int, n: int) -> tuple[float, float]:
+    """Wilson score 95% interval of k successes in n trials (``scipy.stats.binomtest(...).proportion_ci``)."""
     if n <= 0:
         return (math.nan, math.nan)
-    p = k / n
-    denom = 1.0 + z * z / n
-    centre = (p + z * z / (2 * n)) / denom
-    half = z / denom * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
-    return (max(0.0, centre - half), min(1.0, centre + half))
+    from scipy.stats import binomtest
+
+    ci = binomtest(int(k), int(n)).proportion_ci(confidence_level=0.95, method="wilson")
+    return (max(0.0, float(ci.low)), min(1.0, float(ci.high)))
 
 
 def binom_p(k: int, n: int) -> float:
@@ -133,27 +144,21 @@ def win_matrix(votes: list[dict], ids: list[str], include_repeats: bool = False)
     return w
 
 
-def bradley_terry(wins: np.ndarray, prior: float = 0.1, tol: float = 1e-9, max_iter: int = 20_000) -> np.ndarray:
-    """Log-strengths (centred on 0) by Hunter's MM algorithm; ``prior`` pseudo-wins each way on every pair.
+def bradley_terry(wins: np.ndarray, prior: float = 0.1, initial=None) -> np.ndarray:
+    """Log-strengths (centred on 0) of the K x K win matrix by ``choix.ilsr_pairwise_dense`` (regularised by
+    choix's ``alpha`` = ``prior``); ``initial`` warm-starts the iteration (the bootstrap starts from the fit)."""
+    import choix
 
-    ``wins`` is K x K, or a batch B x K x K (the bootstrap fits all its resamples at once).
-    """
     w = np.asarray(wins, dtype=float)
-    k = w.shape[-1]
-    w = w + prior * (1 - np.eye(k))
-    n = w + np.swapaxes(w, -1, -2)
-    total_wins = w.sum(axis=-1)
-    logp = np.zeros(w.shape[:-1])
-    for _ in range(max_iter):
-        p = np.exp(logp)
-        denom = (n / (p[..., :, None] + p[..., None, :])).sum(axis=-1)
-        new = np.log(np.maximum(total_wins, 1e-300)) - np.log(np.maximum(denom, 1e-300))
-        new -= new.mean(axis=-1, keepdims=True)
-        done = np.max(np.abs(new - logp)) < tol
-        logp = new
-        if done:
-            break
-    return logp
+    w = w * (1 - np.eye(w.shape[0]))
+    if w.shape[0] < 2:
+        return np.zeros(w.shape[0])
+    try:
+        return np.asarray(choix.ilsr_pairwise_dense(w, alpha=float(prior), initial_params=initial,
+                                                    max_iter=500, tol=1e-10), dtype=float)
+    except (RuntimeError, ValueError):
+        # no unique maximum (a run that never wins with prior 0, or runs never compared): say so with NaN
+        return np.full(w.shape[0], math.nan)
 
 
 def _ranks(scores: np.ndarray) -> np.ndarray:
@@ -165,36 +170,76 @@ def _ranks(scores: np.ndarray) -> np.ndarray:
 
 def bradley_terry_ranking(votes: list[dict], ids: list[str], labels: dict, bootstrap: int = 1000, seed: int = 0,
                           prior: float = 0.1) -> list[dict]:
-    """Runs ranked by Bradley-Terry score, with bootstrap (participants resampled) 95% intervals."""
+    """Runs ranked by Bradley-Terry score, with 95% intervals from ``scipy.stats.bootstrap`` over participants."""
     scores = bradley_terry(win_matrix(votes, ids), prior)
     by_p: dict = defaultdict(list)
     for v in votes:
         by_p[v["participant_id"]].append(v)
-    mats = [win_matrix(vs, ids) for vs in by_p.values()]
-    boot_scores = boot_ranks = None
-    if mats and bootstrap > 0:
-        rng = np.random.default_rng(seed)
-        stack = np.stack(mats)
-        picks = rng.integers(0, len(mats), (bootstrap, len(mats)))
-        counts = np.zeros((bootstrap, len(mats)))
-        np.add.at(counts, (np.repeat(np.arange(bootstrap), len(mats)), picks.ravel()), 1)
-        resampled = np.einsum("bp,pij->bij", counts, stack)
-        boot_scores = bradley_terry(resampled, prior, tol=1e-7)
-        boot_ranks = np.stack([_ranks(s) for s in boot_scores])
-    ranks = _ranks(scores)
+    mats = np.stack([win_matrix(vs, ids) for vs in by_p.values()]) if by_p else np.zeros((0, len(ids), len(ids)))
+    ci = rank_ci = None
+    if len(mats) >= 2 and bootstrap > 0 and np.isfinite(scores).all():
+        from scipy.stats import bootstrap as scipy_bootstrap
+
+        k = len(ids)
+
+        def statistic(picked):
+            s = bradley_terry(mats[picked.astype(int)].sum(axis=0), prior, initial=scores)
+            return np.concatenate([s, _ranks(s) if np.isfinite(s).all() else np.full(k, math.nan)])
+
+        with _warnings.catch_warnings():
+            _warnings.simplefilter("ignore")   # scipy warns on a degenerate resampling distribution; we flag it ourselves
+            res = scipy_bootstrap((np.arange(len(mats), dtype=float),), statistic, vectorized=False,
+                                  n_resamples=int(bootstrap), confidence_level=0.95, method="percentile",
+                                  rng=np.random.default_rng(seed))
+        dist = res.bootstrap_distribution
+        ci = (np.asarray(res.confidence_interval.low)[:k], np.asarray(res.confidence_interval.high)[:k])
+        rank_ci = (np.nanpercentile(dist[k:], 2.5, axis=-1), np.nanpercentile(dist[k:], 97.5, axis=-1))
+    ranks = _ranks(np.nan_to_num(scores, nan=0.0))
     rows = []
     strengths = np.exp(scores) / np.exp(scores).sum()
-    for k, c in enumerate(ids):
-        row = {"run": labels.get(c, c), "id": c, "rank": int(ranks[k]), "score": float(scores[k]),
-               "strength": float(strengths[k]), "ci_low": math.nan, "ci_high": math.nan,
+    for i, c in enumerate(ids):
+        row = {"run": labels.get(c, c), "id": c, "rank": int(ranks[i]), "score": float(scores[i]),
+               "strength": float(strengths[i]), "ci_low": math.nan, "ci_high": math.nan,
                "rank_low": math.nan, "rank_high": math.nan}
-        if boot_scores is not None:
-            bs, br = boot_scores[:, k], boot_ranks[:, k]
-            row.update(ci_low=float(np.percentile(bs, 2.5)), ci_high=float(np.percentile(bs, 97.5)),
-                       rank_low=int(np.percentile(br, 2.5)), rank_high=int(np.percentile(br, 97.5)))
+        if ci is not None:
+            row.update(ci_low=float(ci[0][i]), ci_high=float(ci[1][i]),
+                       rank_low=int(math.floor(rank_ci[0][i])), rank_high=int(math.ceil(rank_ci[1][i])))
         rows.append(row)
     rows.sort(key=lambda r: r["rank"])
     return rows
+
+
+# ------------------------------------------------------------------------------------------ agreement
+def agreement(votes: list[dict]) -> dict:
+    """Krippendorff's alpha (nominal) over participants' outcomes on trials answered by two or more participants.
+
+    Units are the plan's trials (``trial_id``; first showings only, catch trials left out), raters the
+    participants, values the outcome (the run chosen, 'both' or 'neither': the same whichever side it was on).
+    Returns {alpha, shared_trials, raters, values}; alpha is NaN when no trial was answered twice or every
+    answer is the same (the package then has nothing to compare).
+    """
+    by_trial: dict = defaultdict(dict)
+    for v in preference_votes(votes):
+        if v.get("trial_id") is not None:
+            by_trial[v["trial_id"]][v["participant_id"]] = outcome(v)
+    shared = {t: r for t, r in by_trial.items() if len(r) >= 2}
+    raters = sorted({p for r in shared.values() for p in r})
+    values = sorted({o for r in shared.values() for o in r.values()})
+    out = {"alpha": math.nan, "shared_trials": len(shared), "raters": len(raters),
+           "values": sum(len(r) for r in shared.values())}
+    if len(values) < 2:
+        return out
+    import krippendorff
+
+    code = {o: k for k, o in enumerate(values)}
+    units = sorted(shared)
+    data = np.full((len(raters), len(units)), np.nan)
+    row = {p: k for k, p in enumerate(raters)}
+    for j, t in enumerate(units):
+        for p, o in shared[t].items():
+            data[row[p], j] = code[o]
+    out["alpha"] = float(krippendorff.alpha(reliability_data=data, level_of_measurement="nominal"))
+    return out
 
 
 # ------------------------------------------------------------------------------------------ participants
@@ -250,6 +295,27 @@ def participant_rows(votes: list[dict], participants: list[dict] | None = None) 
 
 
 # ------------------------------------------------------------------------------------------ everything
+def result_warnings(n_participants: int, n_preference_votes: int, ranking: list[dict], bootstrap: int) -> list[str]:
+    """Plain sentences on what the intervals cannot carry: too few participants, a degenerate Bradley-Terry interval."""
+    out = []
+    if n_preference_votes == 0:
+        return out
+    if n_participants < MIN_PARTICIPANTS:
+        out.append(f"Only {n_participants} participant{'s' if n_participants != 1 else ''} answered: the intervals "
+                   f"rest on too few people (at least {MIN_PARTICIPANTS} are needed to read them); the Wilson "
+                   "intervals treat every vote as independent, and the bootstrap over participants has only "
+                   f"{math.comb(2 * n_participants - 1, n_participants) if n_participants else 0} distinct resamples.")
+    if bootstrap > 0:
+        widths = [r["ci_high"] - r["ci_low"] for r in ranking]
+        if any(math.isnan(w) for w in widths):
+            out.append("The Bradley-Terry interval is missing: it needs votes from two or more participants and "
+                       "every run compared at least once.")
+        elif any(w < 1e-9 for w in widths):
+            out.append("The Bradley-Terry interval is degenerate (zero width): every resample of the participants "
+                       "gives the same scores, so it says nothing about the uncertainty.")
+    return out
+
+
 def analyze(votes: list[dict], ids: list[str], labels: dict, participants: list[dict] | None = None,
             bootstrap: int = 1000, seed: int = 0, min_catch_pass: float | None = None,
             include_repeats: bool = False) -> dict:
@@ -264,11 +330,15 @@ def analyze(votes: list[dict], ids: list[str], labels: dict, participants: list[
     catch = catch_results(votes)
     agree, reps = sum(c[0] for c in cons.values()), sum(c[1] for c in cons.values())
     passed, catches = sum(c[0] for c in catch.values()), sum(c[1] for c in catch.values())
+    ranking = bradley_terry_ranking(votes, ids, labels, bootstrap, seed)
+    n_participants = len({v["participant_id"] for v in votes})
     return {
         "ids": ids, "labels": labels, "pairs": pairs, "matrix": table6_matrix(pairs, ids, labels),
-        "bradley_terry": bradley_terry_ranking(votes, ids, labels, bootstrap, seed),
+        "bradley_terry": ranking, "agreement": agreement(votes),
+        "warnings": result_warnings(n_participants, len(preference_votes(votes, include_repeats)), ranking,
+                                    bootstrap),
         "participants": prow, "excluded": excluded,
-        "n_participants": len({v["participant_id"] for v in votes}), "n_votes": len(votes),
+        "n_participants": n_participants, "n_votes": len(votes),
         "n_preference_votes": len(preference_votes(votes, include_repeats)),
         "consistency": agree / reps if reps else math.nan, "repeats": reps,
         "catch_pass_rate": passed / catches if catches else math.nan, "catch_trials": catches,
