@@ -209,6 +209,9 @@ _OWNERS = {
     "DEFAULT_INSTRUCTIONS": ".study.plan", "MIN_CANDIDATES": ".study.plan", "MAX_CANDIDATES": ".study.plan", "freeze_study": (".study.plan", "freeze"),
     "list_studies": ".study.plan", "load_plan": ".study.plan", "candidates_from_runs": ".study.sources",
     "candidates_from_folders": ".study.sources", "study_results": ".study.export", "export_study": ".study.export",
+    "study_settings": ".study.platforms", "set_study_settings": ".study.platforms", "STUDY_PLATFORMS": (".study.platforms", "PLATFORMS"),
+    "trial_preview": ".study.preview", "trial_preview_html": (".study.preview", "preview_html"),
+    "study_trial_count": (".study.preview", "trial_count"),
     # experiments
     "EXPERIMENTS": ".experiments.paper", "PROFILES": ".experiments.plan", "TASKS": ".experiments.plan",
     "wait_for_experiment": (".experiments.runner", "wait"),
