@@ -19,7 +19,7 @@ async function call(method, path, body) {
 function render(state) {
   $("progress-text").textContent = state.finished ? "" : `Comparison ${state.done + 1} of ${state.total}`;
   $("bar").style.width = `${100 * state.done / Math.max(state.total, 1)}%`;
-  if (state.finished) { $("completion").textContent = state.completion_code || ""; show("done"); current = null; return; }
+  if (state.finished) { finish(state); return; }
   current = state.trial; shownAt = null;
   const box = $("images"); box.classList.add("loading");
   for (const b of document.querySelectorAll("#answers button")) b.disabled = true;
@@ -39,6 +39,22 @@ function render(state) {
     if (img.complete && img.naturalWidth > 0) { img.onload = null; ready(); }
   }
   show("trial");
+}
+
+function finish(state) {
+  current = null;
+  $("completion").textContent = state.completion_code || "";
+  show("done");
+  if (state.completion_url) {          // Prolific: back to the platform with the completion code
+    $("redirect-note").classList.remove("hidden"); $("close-note").classList.add("hidden");
+    setTimeout(() => location.assign(state.completion_url), 1500);
+  } else if (state.submit) {           // MTurk: post the assignment to externalSubmit
+    const form = $("mturk-form");
+    form.setAttribute("action", state.submit.action);
+    $("mturk-assignment").value = state.submit.assignmentId;
+    $("mturk-code").value = state.completion_code || "";
+    form.classList.remove("hidden"); $("close-note").classList.add("hidden");
+  }
 }
 
 async function answer(choice) {
@@ -81,7 +97,7 @@ async function resume() {
 async function start() {
   $("start").disabled = true;
   try {
-    const r = await call("POST", "/api/join", {consent: $("consent").checked, code: $("code").value});
+    const r = await call("POST", "/api/join", {consent: $("consent").checked, code: $("code").value, platform: CFG.platform || {}});
     if (r.status !== 200) { $("welcome-status").textContent = r.data.error; $("start").disabled = false; return; }
     token = r.data.token;
     history.replaceState(null, "", `${CFG.base}?p=${encodeURIComponent(token)}`);
@@ -105,7 +121,8 @@ function setup() {
     b.addEventListener("click", () => answer(a.key));
     $("answers").appendChild(b);
   }
-  $("consent").addEventListener("change", () => { $("start").disabled = !$("consent").checked; });
+  if (CFG.preview) { $("preview-note").classList.remove("hidden"); $("consent").disabled = true; }
+  $("consent").addEventListener("change", () => { $("start").disabled = CFG.preview || !$("consent").checked; });
   $("start").addEventListener("click", start);
   document.addEventListener("keydown", (ev) => {
     if (ev.target && ev.target.tagName === "INPUT") return;

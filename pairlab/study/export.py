@@ -3,13 +3,13 @@
 ``study_results(study_id)`` runs ``stats.analyze`` on the stored votes with the plan's run labels;
 ``export_study(study_id, out_dir)`` writes:
 
-    votes.csv           every vote: participant, trial, what was shown left and right (run label and opaque image),
-                        the choice, the chosen run, response times (client and server), time stamp
+    votes.csv           every vote: participant (and their Prolific / MTurk ids), trial, what was shown left and
+                        right (run label and opaque image), the choice, the chosen run, response times, time stamp
     table6.csv          Table 6: rows preferred, columns rejected, cells "rate [95% CI]"
     table6.tex          the same as a LaTeX table (booktabs)
     pairs.csv           every ordered pair with counts, rate, Wilson interval, binomial p, both / neither rates
-    bradley_terry.csv   the ranking with bootstrap intervals
-    participants.csv    per participant: votes, consistency on repeats, catch pass rate, median times
+    bradley_terry.csv   the ranking with bootstrap intervals and each run's full reference (folder, checkpoint)
+    participants.csv    per participant: platform ids, votes, consistency on repeats, catch pass rate, median times
     summary.json        everything above in one file
 """
 from __future__ import annotations
@@ -36,8 +36,12 @@ def study_results(study_id: str, root=None, bootstrap: int = 1000, seed: int = 0
     votes = store.votes(study_id)
     res = analyze(votes, ids, labels, store.participants(study_id), bootstrap=bootstrap, seed=seed,
                   min_catch_pass=min_catch_pass)
+    refs = {c["id"]: c.get("ref", "") for c in plan.data["candidates"]}
+    for row in res["bradley_terry"]:
+        row["ref"] = refs.get(row["id"], "")
     res.update(study_id=study_id, title=plan.data["title"], question=plan.data["design"]["question"],
-               state=store.counts(study_id)["state"], votes=votes)
+               state=store.counts(study_id)["state"], votes=votes, settings=store.settings(study_id),
+               refs=refs)
     return res
 
 
@@ -97,6 +101,8 @@ def vote_rows(res: dict) -> list[dict]:
         chosen = v["left_cand"] if v["choice"] == "left" else v["right_cand"] if v["choice"] == "right" else v["choice"]
         out.append({
             "participant": v["participant_id"], "participant_code": v.get("participant_code") or "",
+            "platform": v.get("platform") or "", "platform_participant": v.get("platform_participant") or "",
+            "platform_study": v.get("platform_study") or "", "platform_session": v.get("platform_session") or "",
             "position": v["position"], "trial_id": v["trial_id"], "kind": v["kind"], "sample": v["sample"],
             "left_run": labels.get(v["left_cand"], v["left_cand"]), "right_run": labels.get(v["right_cand"], v["right_cand"]),
             "left_image": v["left_media"], "right_image": v["right_media"], "choice": v["choice"],
@@ -115,7 +121,8 @@ def export_study(study_id: str, out_dir, root=None, bootstrap: int = 1000, seed:
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     rows = vote_rows(res)
-    header = ["participant", "participant_code", "position", "trial_id", "kind", "sample", "left_run", "right_run",
+    header = ["participant", "participant_code", "platform", "platform_participant", "platform_study", "platform_session",
+              "position", "trial_id", "kind", "sample", "left_run", "right_run",
               "left_image", "right_image", "choice", "chosen", "correct_side", "repeat_of", "client_ms", "server_ms", "time"]
     paths = {name: out / name for name in FILES}
     _write_csv(paths["votes.csv"], header, rows)
@@ -125,9 +132,10 @@ def export_study(study_id: str, out_dir, root=None, bootstrap: int = 1000, seed:
     pair_header = ["row", "column", "votes", "decisive", "row_wins", "column_wins", "rate", "ci_low", "ci_high",
                    "p_value", "both", "neither", "both_rate", "neither_rate"]
     _write_csv(paths["pairs.csv"], pair_header, res["pairs"])
-    _write_csv(paths["bradley_terry.csv"], ["rank", "run", "score", "ci_low", "ci_high", "strength", "rank_low", "rank_high"],
+    _write_csv(paths["bradley_terry.csv"], ["rank", "run", "score", "ci_low", "ci_high", "strength", "rank_low", "rank_high", "ref"],
                res["bradley_terry"])
-    _write_csv(paths["participants.csv"], ["participant", "code", "votes", "trials", "finished", "consistency", "repeats",
+    _write_csv(paths["participants.csv"], ["participant", "code", "platform", "platform_participant", "platform_study",
+                                           "platform_session", "votes", "trials", "finished", "consistency", "repeats",
                                            "catch_pass", "catch_trials", "median_client_ms", "median_server_ms"],
                res["participants"])
     summary = {k: v for k, v in res.items() if k != "votes"}

@@ -2,7 +2,10 @@
 
 Routes (all under ``/study/<study_id>``; nothing else is served -- ``/`` and every Gradio route are 404):
     GET  /study/<id>                 the page: instructions and consent, then one trial at a time, then a code
-    POST /study/<id>/api/join        {"consent": true, "code": "optional participant code"} -> {token, state}
+                                     (a closed study refuses here at once, before instructions and consent;
+                                     Prolific / MTurk ids in the link are checked here, see ``platforms``)
+    POST /study/<id>/api/join        {"consent": true, "code": "optional participant code",
+                                      "platform": {"PROLIFIC_PID": ..., ...}} -> {token, state}
     GET  /study/<id>/api/state?p=T   the participant's current trial (resume after a reload)
     POST /study/<id>/api/vote        {"p": T, "handle": H, "choice": "left|right|both|neither", "client_ms": 812}
     GET  /study/<id>/media/<name>    an image of the frozen study, by its opaque name only
@@ -32,7 +35,7 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse, Response
 
-from . import session
+from . import platforms, session
 from .store import VoteRefused
 
 MEDIA_NAME = re.compile(r"^[0-9a-f]{24}\.png$")
@@ -55,6 +58,13 @@ def cookie_name(study_id: str) -> str:
 
 def _error(message: str, status: int) -> JSONResponse:
     return JSONResponse({"error": message}, status_code=status, headers=NO_STORE)
+
+
+def _csp(platform: str) -> str:
+    """The page's Content-Security-Policy; an MTurk study may post its form to MTurk's own address only."""
+    if platform == "mturk":
+        return CSP.replace("form-action 'none'", "form-action " + " ".join(platforms.MTURK_HOSTS))
+    return CSP
 
 
 def _message_page(message: str, status: int) -> HTMLResponse:
@@ -90,19 +100,29 @@ def router(root=None) -> APIRouter:
     def page(study_id: str, request: Request, p: str | None = None):
         if not STUDY_ID.match(study_id):
             return _message_page("This study link is not valid.", 404)
+        service = svc()
         try:
-            plan = svc().plan(study_id)
-        except VoteRefused as exc:
+            plan = service.plan(study_id)
+            ids = platforms.parse_link(request.query_params)
+        except (VoteRefused, platforms.PlatformRefused) as exc:
             return _message_page(str(exc), exc.status)
-        if not p:
+        if service.store.study_state(study_id) != "open":
+            # refuse at once: only a participant who finished may still see their completion code
+            pid = session.access.check_participant_token(service.key, study_id, p or request.cookies.get(cookie_name(study_id)))
+            person = service.store.participant(study_id, pid) if pid else None
+            if person is None or person["finished"] is None:
+                return _message_page("This study is closed and takes no more answers.", 410)
+        if not p and ids is None:
             remembered = request.cookies.get(cookie_name(study_id))
-            if remembered and session.access.check_participant_token(svc().key, study_id, remembered):
+            if remembered and session.access.check_participant_token(service.key, study_id, remembered):
                 return RedirectResponse(f"/study/{study_id}?p={remembered}", status_code=303, headers=NO_STORE)
         info = session.public_info(plan)
-        config = {"base": f"/study/{study_id}", "info": info}
+        config = {"base": f"/study/{study_id}", "info": info, "platform": platforms.public_ids(ids),
+                  "preview": bool(ids and ids["preview"])}
         script = PAGE_SCRIPT.replace("__CONFIG__", json.dumps(config).replace("</", "<\\/"))
         body = PAGE_SHELL.replace("__BODY__", PAGE_BODY).replace("__SCRIPT__", script)
-        return HTMLResponse(body, headers={**NO_STORE, "Content-Security-Policy": CSP})
+        csp = _csp(service.store.settings(study_id)["platform"])
+        return HTMLResponse(body, headers={**NO_STORE, "Content-Security-Policy": csp})
 
     @r.post("/study/{study_id}/api/join")
     async def join(study_id: str, request: Request):
@@ -111,7 +131,7 @@ def router(root=None) -> APIRouter:
             if data.get("consent") is not True:
                 raise VoteRefused("Please agree to take part before starting.", 422)
             token, state = await run_in_threadpool(svc().join, study_id, data.get("code"),
-                                                   request.headers.get("user-agent", ""))
+                                                   request.headers.get("user-agent", ""), data.get("platform"))
         except VoteRefused as exc:
             return _error(str(exc), exc.status)
         resp = JSONResponse({"token": token, "state": state}, headers=NO_STORE)

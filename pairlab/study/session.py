@@ -18,7 +18,7 @@ import random
 import secrets
 
 from ..errors import UserError
-from . import access
+from . import access, platforms
 from .plan import ANSWER_KEYS, CONSENT, Plan, load_plan
 from .store import VoteRefused, VoteStore
 
@@ -119,24 +119,36 @@ class StudyService:
 
     def public_state(self, study_id: str, pid: str, where: dict) -> dict:
         state = {"done": where["done"], "total": where["total"], "finished": where["finished"],
-                 "completion_code": where["completion_code"] if where["finished"] else None, "trial": None}
+                 "completion_code": None, "completion_url": None, "submit": None, "trial": None}
+        if where["finished"]:
+            end = platforms.completion(self.store.settings(study_id), self.store.participant(study_id, pid))
+            state.update(completion_code=end["code"], completion_url=end["redirect"], submit=end["submit"])
         row = where["next"]
         if row is not None:
             state["trial"] = {"handle": access.trial_handle(self.key, study_id, pid, row["position"]),
                               "source": row["source_media"], "left": row["left_media"], "right": row["right_media"]}
         return state
 
-    def join(self, study_id: str, code=None, user_agent: str = "") -> tuple[str, dict]:
-        """Start (or, with a known participant code, resume) a session; (token, state)."""
+    def join(self, study_id: str, code=None, user_agent: str = "", platform=None) -> tuple[str, dict]:
+        """Start (or, with a known participant code or platform participant id, resume) a session; (token, state).
+
+        ``platform``: the link's query parameters naming the participant on Prolific or MTurk (``platforms``).
+        """
         plan = self.plan(study_id)
         code = clean_code(code)
+        try:
+            ids = platforms.parse_link(platform)
+        except platforms.PlatformRefused as exc:
+            raise VoteRefused(str(exc), exc.status)
+        if ids and ids["preview"]:
+            raise VoteRefused("Please accept the HIT on MTurk first, then start.", 409)
 
         def make(ordinal: int):
             pid = secrets.token_hex(8)
             seed = participant_seed(plan, pid)
             return pid, seed, build_assignment(plan, ordinal, seed)
 
-        pid, _created = self.store.add_participant(study_id, make, code, user_agent or "")
+        pid, _created = self.store.add_participant(study_id, make, code, user_agent or "", ids)
         token = access.participant_token(self.key, study_id, pid)
         return token, self.public_state(study_id, pid, self.store.where(study_id, pid))
 
@@ -181,8 +193,8 @@ def service(root=None) -> StudyService:
     return svc
 
 
-def join(study_id: str, code=None, user_agent: str = "", root=None) -> tuple[str, dict]:
-    return service(root).join(study_id, code, user_agent)
+def join(study_id: str, code=None, user_agent: str = "", root=None, platform=None) -> tuple[str, dict]:
+    return service(root).join(study_id, code, user_agent, platform)
 
 
 def state(study_id: str, token, root=None) -> dict:

@@ -286,7 +286,10 @@ def participant_rows(votes: list[dict], participants: list[dict] | None = None) 
         vs, p = by_p.get(pid, []), known.get(pid, {})
         ca, cn = cons.get(pid, (0, 0))
         ka, kn = catch.get(pid, (0, 0))
-        rows.append({"participant": pid, "code": p.get("code") or "", "votes": len(vs), "trials": p.get("n_trials", len(vs)),
+        rows.append({"participant": pid, "code": p.get("code") or "", "platform": p.get("platform") or "",
+                     "platform_participant": p.get("platform_participant") or "",
+                     "platform_study": p.get("platform_study") or "", "platform_session": p.get("platform_session") or "",
+                     "votes": len(vs), "trials": p.get("n_trials", len(vs)),
                      "finished": bool(p.get("finished")), "consistency": ca / cn if cn else math.nan, "repeats": cn,
                      "catch_pass": ka / kn if kn else math.nan, "catch_trials": kn,
                      "median_client_ms": _median(v.get("client_ms") for v in vs),

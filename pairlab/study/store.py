@@ -1,8 +1,9 @@
 """The vote store: one SQLite file, ``<studies>/votes.sqlite`` (WAL, synchronous=FULL, foreign keys on).
 
 Tables
-    studies(study_id, plan_sha256, created, state open|closed)
-    participants(participant_id, study_id, ordinal, code, seed, created, finished, completion_code, user_agent)
+    studies(study_id, plan_sha256, created, state open|closed, platform none|prolific|mturk, completion_code)
+    participants(participant_id, study_id, ordinal, code, seed, created, finished, completion_code, user_agent,
+                 platform, platform_participant, platform_study, platform_session, platform_submit)
     trials(participant_id, position, trial_id, kind, sample, source_media, left_media, right_media, left_cand,
            right_cand, correct_side, repeat_of, served)   -- the trials given to each participant, in order
     votes(vote_id, study_id, participant_id, position, trial_id, left_cand, right_cand, left_media, right_media,
@@ -92,6 +93,19 @@ CREATE INDEX IF NOT EXISTS votes_by_study ON votes(study_id);
 CREATE INDEX IF NOT EXISTS participants_by_study ON participants(study_id);
 """
 
+# Columns added after the first release: (table, column, declaration); a store made earlier gets them on opening.
+ADDED_COLUMNS = (
+    ("studies", "platform", "TEXT NOT NULL DEFAULT 'none'"),
+    ("studies", "completion_code", "TEXT"),
+    ("participants", "platform", "TEXT"),
+    ("participants", "platform_participant", "TEXT"),
+    ("participants", "platform_study", "TEXT"),
+    ("participants", "platform_session", "TEXT"),
+    ("participants", "platform_submit", "TEXT"),
+)
+PLATFORM_INDEX = ("CREATE UNIQUE INDEX IF NOT EXISTS participants_by_platform "
+                  "ON participants(study_id, platform, platform_participant)")
+
 
 class VoteRefused(UserError):
     """A submission the store will not take; ``status`` is the HTTP status the server answers with."""
@@ -121,6 +135,15 @@ class VoteStore:
             raise UserError(f"The vote store {self.path} cannot use write-ahead logging (journal mode {mode}).")
         with self.lock:
             self.conn.executescript(SCHEMA)  # idempotent (IF NOT EXISTS)
+            for table, column, decl in ADDED_COLUMNS:
+                have = {r["name"] for r in self.conn.execute(f"PRAGMA table_info({table})")}
+                if column not in have:
+                    try:
+                        self.conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {decl}")
+                    except sqlite3.OperationalError as exc:   # another process added it first
+                        if "duplicate column" not in str(exc):
+                            raise
+            self.conn.execute(PLATFORM_INDEX)
 
     def _connect(self) -> sqlite3.Connection:
         conn = sqlite3.connect(str(self.path), isolation_level=None, check_same_thread=False, timeout=30)
@@ -254,6 +277,21 @@ class VoteStore:
 
         self.write(fn)
 
+    def settings(self, study_id: str) -> dict:
+        """{platform, completion_code}: how the study hands participants back (see ``platforms``)."""
+        rows = self.query("SELECT platform, completion_code FROM studies WHERE study_id=?", (study_id,))
+        if not rows:
+            return {"platform": "none", "completion_code": None}
+        return {"platform": rows[0]["platform"] or "none", "completion_code": rows[0]["completion_code"]}
+
+    def set_settings(self, study_id: str, platform: str, completion_code: str | None) -> None:
+        def fn(c):
+            if c.execute("UPDATE studies SET platform=?, completion_code=? WHERE study_id=?",
+                         (platform, completion_code, study_id)).rowcount != 1:
+                raise UserError("There is no study with this id in the vote store.")
+
+        self.write(fn)
+
     def counts(self, study_id: str) -> dict:
         st = self.query("SELECT state FROM studies WHERE study_id=?", (study_id,))
         p = self.query("SELECT COUNT(*), COUNT(finished) FROM participants WHERE study_id=?", (study_id,))[0]
@@ -261,8 +299,10 @@ class VoteStore:
         return {"state": st[0]["state"] if st else "unregistered", "participants": p[0], "finished": p[1], "votes": v[0]}
 
     # ---------------------------------------------------------------------------------- participants
-    def add_participant(self, study_id: str, make, code: str | None, user_agent: str = "") -> tuple[str, bool]:
-        """Create a participant (or find the one with this ``code``); returns (participant_id, created).
+    def add_participant(self, study_id: str, make, code: str | None, user_agent: str = "",
+                        platform: dict | None = None) -> tuple[str, bool]:
+        """Create a participant (or find the one with this ``code``, or with this platform participant id);
+        returns (participant_id, created). ``platform`` is ``platforms.parse_link``'s dict, stored with them.
 
         ``make(ordinal) -> (participant_id, seed, trial_rows)`` builds the assignment inside the transaction, so the
         ordinal (which slice of the pool this participant gets) is unique and gap-free.
@@ -271,6 +311,11 @@ class VoteStore:
             st = c.execute("SELECT state FROM studies WHERE study_id=?", (study_id,)).fetchone()
             if st is None or st["state"] != "open":
                 raise VoteRefused("This study is closed and takes no more answers.", 410)
+            if platform and platform.get("participant"):
+                row = c.execute("SELECT participant_id FROM participants WHERE study_id=? AND platform=? AND "
+                                "platform_participant=?", (study_id, platform["platform"], platform["participant"])).fetchone()
+                if row is not None:
+                    return row["participant_id"], False
             if code:
                 row = c.execute("SELECT participant_id FROM participants WHERE study_id=? AND code=?",
                                 (study_id, code)).fetchone()
@@ -278,9 +323,13 @@ class VoteStore:
                     return row["participant_id"], False
             ordinal = c.execute("SELECT COUNT(*) FROM participants WHERE study_id=?", (study_id,)).fetchone()[0]
             pid, seed, rows = make(ordinal)
-            c.execute("INSERT INTO participants(participant_id, study_id, ordinal, code, seed, created, user_agent) "
-                      "VALUES (?, ?, ?, ?, ?, ?, ?)", (pid, study_id, ordinal, code or None, seed, time.time(),
-                                                       (user_agent or "")[:200]))
+            plat = platform or {}
+            c.execute("INSERT INTO participants(participant_id, study_id, ordinal, code, seed, created, user_agent, "
+                      "platform, platform_participant, platform_study, platform_session, platform_submit) "
+                      "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                      (pid, study_id, ordinal, code or None, seed, time.time(), (user_agent or "")[:200],
+                       plat.get("platform"), plat.get("participant"), plat.get("study"), plat.get("session"),
+                       plat.get("submit_to")))
             c.executemany(
                 "INSERT INTO trials(participant_id, position, trial_id, kind, sample, source_media, left_media, right_media,"
                 " left_cand, right_cand, correct_side, repeat_of) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -380,7 +429,8 @@ class VoteStore:
     def votes(self, study_id: str) -> list[dict]:
         """Every vote of a study joined with its trial (kind, sample, repeat_of, correct side) and participant."""
         rows = self.query(
-            "SELECT v.*, t.kind, t.sample, t.repeat_of, t.correct_side, p.code AS participant_code, p.ordinal "
+            "SELECT v.*, t.kind, t.sample, t.repeat_of, t.correct_side, p.code AS participant_code, p.ordinal, "
+            "p.platform, p.platform_participant, p.platform_study, p.platform_session "
             "FROM votes v JOIN trials t ON t.participant_id=v.participant_id AND t.position=v.position "
             "JOIN participants p ON p.participant_id=v.participant_id WHERE v.study_id=? "
             "ORDER BY p.ordinal, v.position", (study_id,))
