@@ -26,6 +26,16 @@ def finished_runs(runs_root=None) -> list[dict]:
     return out
 
 
+def short_name(run_dir) -> str:
+    """A run's display name, or its folder name when the folder is not a run pairlab can read."""
+    try:
+        from ..train.run import open_run
+
+        return open_run(run_dir).display_name()
+    except Exception:  # noqa: BLE001 - any folder of outputs is allowed; its name is the fallback
+        return Path(run_dir).name
+
+
 def _field(item, *names):
     for name in names:
         value = item.get(name) if isinstance(item, Mapping) else getattr(item, name, None)
@@ -38,13 +48,14 @@ def candidates_from_runs(run_dirs: Sequence, labels: Sequence[str] | None = None
                          direction: str = "AtoB", progress=None) -> StudyInputs:
     """One candidate per run from the evaluation cache (translating the test set once if it is not cached).
 
-    ``labels`` default to the run folders' names. The source image of a sample is its input; its truth, when
+    ``labels`` default to the runs' short names (``Run.display_name``, e.g. 'cyclegan α0.50 s0 #924167'; the full
+    folder stays in the candidate's ``ref``, lab-side and in exports). The source image of a sample is its input; its truth, when
     the cache knows one, feeds the catch trials.
     """
     from ..eval.outputs import translate_test_set as translate
 
     run_dirs = [Path(r) for r in run_dirs]
-    labels = list(labels) if labels else [r.name for r in run_dirs]
+    labels = list(labels) if labels else [short_name(r) for r in run_dirs]
     if len(labels) != len(run_dirs):
         raise UserError(f"Give one label per run ({len(run_dirs)} runs, {len(labels)} labels).")
     candidates, sources, truths = [], {}, {}
