@@ -435,3 +435,182 @@ def test_tokens_and_lab_auth(tmp_path):
     assert check("lab", password) and not check("lab", "") and said and password not in said[0]
     with pytest.raises(UserError, match="user:password"):
         access.lab_auth("0.0.0.0", env={"PAIRLAB_AUTH": "nopassword"}, root=tmp_path)
+
+
+# ------------------------------------------------------------------------------------------ libraries, agreement, warnings
+def test_statistics_come_from_the_libraries():
+    """Wilson / binomial are scipy's binomtest, Bradley-Terry is choix's ILSR with alpha = prior, the bootstrap is
+    scipy.stats.bootstrap over participants (the hand-written MM fit and bootstrap would not match these)."""
+    import choix
+    from scipy.stats import binomtest
+
+    for k, n in ((7, 10), (0, 4), (13, 20), (1, 1)):
+        ci = binomtest(k, n).proportion_ci(method="wilson")
+        assert stats.wilson(k, n) == pytest.approx((ci.low, ci.high), abs=1e-12)
+    w = np.array([[0, 8, 9, 10], [2, 0, 8, 9], [1, 2, 0, 8], [0, 1, 2, 0]], dtype=float)
+    for prior in (0.1, 1.0):
+        assert stats.bradley_terry(w, prior) == pytest.approx(choix.ilsr_pairwise_dense(w, alpha=prior), abs=1e-6)
+    # a run that never wins: finite with the default regularisation, NaN (no MLE) without it
+    never = np.array([[0, 5], [0, 0]], dtype=float)
+    assert np.isfinite(stats.bradley_terry(never)).all() and np.isnan(stats.bradley_terry(never, prior=0.0)).all()
+    # the bootstrap interval is scipy's percentile interval of the participants' resamples
+    from scipy.stats import bootstrap
+
+    rng = np.random.default_rng(1)
+    votes = []
+    for p in range(6):
+        for t in range(20):
+            i, j = ("a", "b") if t % 2 else ("b", "a")
+            votes.append(vote(i, j, "left" if rng.random() < (0.8 if i == "a" else 0.3) else "right", pid=f"p{p}", position=t))
+    ranking = {r["id"]: r for r in stats.bradley_terry_ranking(votes, ["a", "b"], {}, bootstrap=200, seed=3)}
+    mats = np.stack([stats.win_matrix([v for v in votes if v["participant_id"] == f"p{p}"], ["a", "b"]) for p in range(6)])
+    ref = bootstrap((np.arange(6.0),), lambda idx: choix.ilsr_pairwise_dense(mats[idx.astype(int)].sum(0), alpha=0.1)[0],
+                    vectorized=False, n_resamples=200, method="percentile", rng=np.random.default_rng(3))
+    assert ranking["a"]["ci_low"] == pytest.approx(ref.confidence_interval.low, abs=1e-4)
+    assert ranking["a"]["ci_high"] == pytest.approx(ref.confidence_interval.high, abs=1e-4)
+
+
+def kvote(trial, pid, chosen, left="A", right="B"):
+    """A vote on trial ``trial`` choosing run ``chosen`` (or 'both' / 'neither')."""
+    choice = "left" if chosen == left else "right" if chosen == right else chosen
+    return dict(vote(left, right, choice, pid=pid, position=int(trial[1:])), trial_id=trial)
+
+
+def test_krippendorff_alpha_by_hand_and_documented_example():
+    # two participants, three shared trials: agree on A, agree on B, disagree. Coincidences o_AA = 2, o_BB = 2,
+    # o_AB = o_BA = 1; n_A = n_B = 3, n = 6: alpha = 1 - (n - 1) (o_AB + o_BA) / (n_A n_B + n_B n_A) = 1 - 5 * 2 / 18 = 4/9.
+    # Sides do not matter (the outcome is the run chosen), and a trial only one person answered does not count.
+    votes = [kvote("t1", "p1", "A"), kvote("t1", "p2", "A", left="B", right="A"),
+             kvote("t2", "p1", "B"), kvote("t2", "p2", "B"),
+             kvote("t3", "p1", "A"), kvote("t3", "p2", "B"),
+             kvote("t4", "p1", "A")]
+    got = stats.agreement(votes)
+    assert got["alpha"] == pytest.approx(4 / 9) and got["shared_trials"] == 3 and got["raters"] == 2 and got["values"] == 6
+    # the package's documented example (Krippendorff 2011, three coders, values 1-4): nominal alpha 0.691
+    data = [[None, None, None, None, None, 3, 4, 1, 2, 1, 1, 3, 3, None, 3],
+            [1, None, 2, 1, 3, 3, 4, 3, None, None, None, None, None, None, None],
+            [None, None, 2, 1, 3, 4, 4, None, 2, 1, 1, 3, 3, None, 4]]
+    outcomes = {1: "A", 2: "B", 3: "both", 4: "neither"}
+    votes = [kvote(f"t{u}", f"coder{c}", outcomes[x]) for c, row in enumerate(data) for u, x in enumerate(row) if x is not None]
+    assert stats.agreement(votes)["alpha"] == pytest.approx(0.691, abs=5e-4)
+    # nobody shares a trial, or everyone always says the same: nothing to compare
+    assert math.isnan(stats.agreement([kvote("t1", "p1", "A"), kvote("t2", "p2", "B")])["alpha"])
+    assert math.isnan(stats.agreement([kvote("t1", "p1", "A"), kvote("t1", "p2", "A")])["alpha"])
+    # catch trials and repeats are left out
+    extra = [dict(kvote("t1", "p3", "B"), kind="catch"), dict(kvote("t1", "p1", "B"), repeat_of=0, position=9)]
+    assert stats.agreement(votes + extra)["alpha"] == pytest.approx(0.691, abs=5e-4)
+    res = stats.analyze(votes, ["A", "B"], {}, bootstrap=20)
+    assert res["agreement"]["alpha"] == pytest.approx(0.691, abs=5e-4)
+
+
+def test_warnings_for_too_few_participants_and_a_degenerate_interval():
+    def people(n, same=False):
+        out = []
+        for p in range(n):
+            for t in range(10):
+                win = t % 3 != 0 if same else (t + p) % (p + 2) != 0
+                out.append(vote("A", "B", "left" if win else "right", pid=f"p{p}", position=t))
+        return out
+
+    two = stats.analyze(people(2), ["A", "B"], {}, bootstrap=100)
+    assert any("Only 2 participants" in w and "3 distinct resamples" in w for w in two["warnings"])
+    # two participants who answered alike: every resample is the same, the interval has zero width
+    alike = stats.analyze(people(2, same=True), ["A", "B"], {}, bootstrap=100)
+    assert any("degenerate" in w for w in alike["warnings"])
+    one = stats.analyze(people(1), ["A", "B"], {}, bootstrap=100)
+    assert any("Only 1 participant answered" in w for w in one["warnings"])
+    assert any("interval is missing" in w for w in one["warnings"])
+    assert stats.analyze(people(6), ["A", "B"], {}, bootstrap=100)["warnings"] == []
+    assert stats.analyze([], ["A", "B"], {}, bootstrap=100)["warnings"] == []     # no votes: nothing to warn about
+
+
+def test_trial_preview_shows_what_a_participant_sees(tmp_path, studies):
+    from pairlab.study import preview
+
+    sid = plan_mod.freeze(small_design(question="Which one has no glasses?"), make_inputs(tmp_path / "imgs"), root=studies)
+    plan = plan_mod.load_plan(sid, studies)
+    count = preview.trial_count(sid, studies)
+    assert count == len(plan.data["trials"]) + len(plan.data["catch"]) == 24 + 2
+    first = preview.trial_preview(sid, 0, studies)
+    t = plan.data["trials"][0]
+    assert first["question"] == "Which one has no glasses?" and first["answers"] == list(plan.data["design"]["answers"])
+    assert (Path(first["source"]).name, Path(first["left"]).name, Path(first["right"]).name) == (t["source"], t["media_a"], t["media_b"])
+    assert {first["left_label"], first["right_label"]} <= set(LABELS) | {"the source image"}
+    last = preview.trial_preview(sid, count - 1, studies)
+    assert last["kind"] == "catch" and last["left_label"].startswith("catch")
+    html_ = preview.preview_html(first)
+    assert html_.count("data:image/png;base64,") == 3 and "Which one has no glasses?" in html_
+    assert "Both equally" in html_ and "Lab only" in html_
+    for bad in (-1, count, "3", True):
+        with pytest.raises(UserError, match=f"from 1 to {count}"):
+            preview.trial_preview(sid, bad, studies)
+
+
+def test_an_older_vote_store_gains_the_platform_columns(tmp_path):
+    """A store made before the hand-off existed opens, gets the new columns, and keeps its rows."""
+    from pairlab.study import store as store_mod
+
+    old_schema = store_mod.SCHEMA
+    db = tmp_path / store_mod.DB_NAME
+    raw = sqlite3.connect(db)
+    raw.executescript(old_schema)
+    raw.execute("INSERT INTO studies(study_id, plan_sha256, created) VALUES ('s1', 'x', 0)")
+    raw.commit()
+    raw.close()
+    st = VoteStore.open(tmp_path)
+    try:
+        cols = {r["name"] for r in st.query("PRAGMA table_info(participants)")}
+        assert {"platform", "platform_participant", "platform_study", "platform_session", "platform_submit"} <= cols
+        assert st.settings("s1") == {"platform": "none", "completion_code": None}
+        st.set_settings("s1", "prolific", "C0DE42")
+        assert st.settings("s1") == {"platform": "prolific", "completion_code": "C0DE42"}
+    finally:
+        VoteStore.forget(tmp_path)
+    VoteStore.open(tmp_path)          # opening again is harmless (columns already there)
+    VoteStore.forget(tmp_path)
+
+
+@pytest.mark.parametrize("params, message", [
+    ({"PROLIFIC_PID": "a b"}, "PROLIFIC_PID must be 1 to 64"),
+    ({"PROLIFIC_PID": "x" * 65}, "PROLIFIC_PID must be 1 to 64"),
+    ({"PROLIFIC_PID": "<script>"}, "PROLIFIC_PID must be 1 to 64"),
+    ({"STUDY_ID": "s1"}, "no PROLIFIC_PID"),
+    ({"PROLIFIC_PID": "p1", "workerId": "w1", "assignmentId": "a1"}, "both Prolific and MTurk"),
+    ({"workerId": "w1"}, "no assignmentId"),
+    ({"workerId": "w1", "assignmentId": "a1", "turkSubmitTo": "https://evil.example"}, "MTurk's own address"),
+    ({"turkSubmitTo": "https://www.mturk.com"}, "without the MTurk"),
+    ({"workerId": "w1", "assignmentId": "a/../1"}, "assignmentId must be"),
+])
+def test_platform_ids_are_checked(params, message):
+    from pairlab.study import platforms
+
+    with pytest.raises(platforms.PlatformRefused, match=re.escape(message)):
+        platforms.parse_link(params)
+
+
+def test_platform_ids_and_settings():
+    from pairlab.study import platforms
+
+    assert platforms.parse_link({}) is None and platforms.parse_link({"p": "x"}) is None
+    ids = platforms.parse_link({"PROLIFIC_PID": "5f1a", "STUDY_ID": "st_1", "SESSION_ID": "se-1"})
+    assert ids == {"platform": "prolific", "participant": "5f1a", "study": "st_1", "session": "se-1",
+                   "submit_to": None, "preview": False}
+    assert platforms.public_ids(ids) == {"PROLIFIC_PID": "5f1a", "STUDY_ID": "st_1", "SESSION_ID": "se-1"}
+    m = platforms.parse_link({"workerId": "W1", "assignmentId": "A1", "hitId": "H1", "turkSubmitTo": "https://workersandbox.mturk.com/"})
+    assert (m["platform"], m["participant"], m["session"], m["study"], m["submit_to"]) == (
+        "mturk", "W1", "A1", "H1", "https://workersandbox.mturk.com")
+    assert platforms.parse_link({"assignmentId": platforms.MTURK_PREVIEW, "hitId": "H1"})["preview"]
+    assert platforms.check_settings("Prolific", " CODE1 ") == ("prolific", "CODE1")
+    assert platforms.check_settings("", None) == ("none", None)
+    for bad, message in ((("prolific", ""), "needs the study's completion code"), (("slack", "X"), "must be one of"),
+                         (("mturk", "a code"), "completion code must be")):
+        with pytest.raises(UserError, match=message):
+            platforms.check_settings(*bad)
+    done = {"completion_code": "ABCDE-12345"}
+    assert platforms.completion({"platform": "none", "completion_code": None}, done)["code"] == "ABCDE-12345"
+    prolific = platforms.completion({"platform": "prolific", "completion_code": "C0DE"}, done)
+    assert prolific == {"code": "C0DE", "redirect": "https://app.prolific.com/submissions/complete?cc=C0DE", "submit": None}
+    worker = dict(done, platform="mturk", platform_session="A1", platform_submit="https://www.mturk.com")
+    assert platforms.completion({"platform": "mturk", "completion_code": "M1"}, worker)["submit"] == {
+        "action": "https://www.mturk.com/mturk/externalSubmit", "assignmentId": "A1"}
+    assert platforms.completion({"platform": "mturk", "completion_code": "M1"}, dict(worker, platform_submit=None))["submit"] is None
