@@ -242,3 +242,134 @@ def test_the_lab_is_not_reachable_from_the_participant_app(study):
         assert r.status_code == 303 and r.headers["location"] == f"/study/{sid}?p={data['token']}"
         cookie = r.request.headers.get("cookie", "")
         assert data["token"] in cookie
+
+
+# ------------------------------------------------------------------------------------------ closed studies, hand-off
+def get_page(url: str) -> tuple[int, str, dict]:
+    try:
+        with urllib.request.urlopen(url, timeout=10) as resp:
+            return resp.status, resp.read().decode(), dict(resp.headers)
+    except urllib.error.HTTPError as err:
+        return err.code, err.read().decode(), dict(err.headers)
+
+
+def finish_all(base: str, token: str, state: dict) -> dict:
+    while not state["finished"]:
+        status, state = http("POST", f"{base}/api/vote", {"p": token, "handle": state["trial"]["handle"], "choice": "left"})
+        assert status == 200
+    return state
+
+
+def test_a_closed_study_refuses_before_instructions_and_consent(study):
+    from pairlab.study.server import ParticipantServer
+
+    root, sid = study
+    store = VoteStore.open(root)
+    with ParticipantServer(root=root) as server:
+        base = f"{server.url}/study/{sid}"
+        status, page, _ = get_page(base)
+        assert status == 200 and 'id="consent"' in page
+        status, data = http("POST", f"{base}/api/join", {"consent": True})
+        done_token = data["token"]
+        finish_all(base, done_token, data["state"])
+        status, data = http("POST", f"{base}/api/join", {"consent": True})
+        half_token = data["token"]
+        store.set_state(sid, "closed")
+        for url in (base, f"{base}?p={half_token}", f"{base}?PROLIFIC_PID=abc"):
+            status, page, headers = get_page(url)
+            assert status == 410, url
+            assert "This study is closed and takes no more answers." in page
+            for word in ('id="consent"', 'id="instructions"', "I agree", ">Start<", "Comparison", "<script"):
+                assert word not in page, (url, word)
+        # a participant who finished may still see their code
+        status, page, _ = get_page(f"{base}?p={done_token}")
+        assert status == 200
+        status, state = http("GET", f"{base}/api/state?p={done_token}")
+        assert status == 200 and state["finished"] and state["completion_code"]
+        store.set_state(sid, "open")
+        assert get_page(base)[0] == 200
+
+
+def test_prolific_hand_off_through_the_participant_server(study, tmp_path):
+    from pairlab.study import platforms
+    from pairlab.study.export import export_study
+    from pairlab.study.server import ParticipantServer
+
+    root, sid = study
+    platforms.set_study_settings(sid, "prolific", "C0MPL3TE", root=root)
+    ids = {"PROLIFIC_PID": "5f0c1e2d3a4b5c6d7e8f9a0b", "STUDY_ID": "60aa11bb22cc", "SESSION_ID": "sess_01-x"}
+    query = "&".join(f"{k}={v}" for k, v in ids.items())
+    with ParticipantServer(root=root) as server:
+        base = f"{server.url}/study/{sid}"
+        status, page, headers = get_page(f"{base}?{query}")
+        assert status == 200 and json.dumps(ids)[1:-1] in page          # the ids go back with the join
+        # a bad id is refused at once, with one sentence, on the page and at the join
+        for bad in ("PROLIFIC_PID=a%20b", "PROLIFIC_PID=%3Cscript%3E", "PROLIFIC_PID=" + "x" * 65,
+                    "PROLIFIC_PID=p1&workerId=w1&assignmentId=a1", "STUDY_ID=only"):
+            status, page, _ = get_page(f"{base}?{bad}")
+            assert status == 422 and 'id="consent"' not in page, bad
+            assert re.search(r'<p class="msg">[^<]+\.</p>', page), page
+        status, data = http("POST", f"{base}/api/join", {"consent": True, "platform": {"PROLIFIC_PID": "bad id!"}})
+        assert status == 422 and data["error"] == "The link's PROLIFIC_PID must be 1 to 64 letters, digits, '_' or '-'."
+        status, data = http("POST", f"{base}/api/join", {"consent": True, "platform": "PROLIFIC_PID=x"})
+        assert status == 422 and "named values" in data["error"]
+        assert VoteStore.open(root).counts(sid)["participants"] == 0
+        # join with the ids: stored; the same PROLIFIC_PID again resumes the same participant
+        status, data = http("POST", f"{base}/api/join", {"consent": True, "platform": ids})
+        assert status == 200
+        token = data["token"]
+        status, again = http("POST", f"{base}/api/join", {"consent": True, "platform": ids})
+        assert status == 200 and again["token"] == token
+        assert data["state"]["completion_url"] is None
+        end = finish_all(base, token, data["state"])
+        assert end["completion_code"] == "C0MPL3TE"
+        assert end["completion_url"] == "https://app.prolific.com/submissions/complete?cc=C0MPL3TE"
+        status, state = http("GET", f"{base}/api/state?p={token}")
+        assert state["completion_url"] == end["completion_url"]
+    (person,) = VoteStore.open(root).participants(sid)
+    assert (person["platform"], person["platform_participant"], person["platform_study"], person["platform_session"]) == (
+        "prolific", ids["PROLIFIC_PID"], ids["STUDY_ID"], ids["SESSION_ID"])
+    paths = export_study(sid, tmp_path / "out", root=root, bootstrap=20)
+    import csv
+
+    rows = list(csv.DictReader(open(paths["votes.csv"])))
+    assert rows and all(r["platform"] == "prolific" and r["platform_participant"] == ids["PROLIFIC_PID"]
+                        and r["platform_session"] == ids["SESSION_ID"] for r in rows)
+    (prow,) = list(csv.DictReader(open(paths["participants.csv"])))
+    assert prow["platform_study"] == ids["STUDY_ID"]
+    summary = json.loads(paths["summary.json"].read_text())
+    assert summary["settings"] == {"platform": "prolific", "completion_code": "C0MPL3TE"}
+
+
+def test_mturk_hand_off_through_the_participant_server(study):
+    from pairlab.study import platforms
+    from pairlab.study.server import ParticipantServer
+
+    root, sid = study
+    platforms.set_study_settings(sid, "mturk", "MT-0042", root=root)
+    with ParticipantServer(root=root) as server:
+        base = f"{server.url}/study/{sid}"
+        # the HIT preview (not accepted yet): the page says so and the join is refused
+        status, page, headers = get_page(f"{base}?assignmentId=ASSIGNMENT_ID_NOT_AVAILABLE&hitId=H1")
+        assert status == 200 and '"preview": true' in page
+        assert "form-action https://www.mturk.com https://workersandbox.mturk.com" in headers["content-security-policy"]
+        status, data = http("POST", f"{base}/api/join", {"consent": True, "platform": {
+            "assignmentId": "ASSIGNMENT_ID_NOT_AVAILABLE", "hitId": "H1"}})
+        assert status == 409 and "accept the HIT" in data["error"]
+        # a foreign submit address is refused
+        status, page, _ = get_page(f"{base}?workerId=W1&assignmentId=A1&turkSubmitTo=https%3A%2F%2Fevil.example")
+        assert status == 422 and "MTurk&#x27;s own address" in page
+        ids = {"workerId": "A1B2C3D4E5", "assignmentId": "3XYZASSIGN0001", "hitId": "3HITHIT01",
+               "turkSubmitTo": "https://workersandbox.mturk.com"}
+        status, data = http("POST", f"{base}/api/join", {"consent": True, "platform": ids})
+        assert status == 200
+        end = finish_all(base, data["token"], data["state"])
+        assert end["completion_code"] == "MT-0042" and end["completion_url"] is None
+        assert end["submit"] == {"action": "https://workersandbox.mturk.com/mturk/externalSubmit", "assignmentId": "3XYZASSIGN0001"}
+    (person,) = VoteStore.open(root).participants(sid)
+    assert (person["platform"], person["platform_participant"], person["platform_session"], person["platform_study"]) == (
+        "mturk", "A1B2C3D4E5", "3XYZASSIGN0001", "3HITHIT01")
+    # without a platform the page keeps its strict CSP and shows the participant's own code
+    platforms.set_study_settings(sid, "none", None, root=root)
+    with TestClient(create_app(root)) as client:
+        assert "form-action 'none'" in client.get(f"/study/{sid}").headers["content-security-policy"]
