@@ -10,7 +10,7 @@ import re
 
 import pytest
 
-from browser import CHROMIUM, CHROMIUM_ARGS, browser_or_skip, free_port, screenshot
+from browser import CHROMIUM, CHROMIUM_ARGS, browser_or_skip, free_port, screenshot, wait_for
 from pairlab.study import plan as plan_mod
 from pairlab.study.store import VoteStore
 from pairlab.study.server import ParticipantServer
@@ -119,18 +119,12 @@ def test_participant_completes_with_keyboard_and_resumes_elsewhere(tmp_path, mon
     VoteStore.forget()
 
 
-def test_study_tab_shows_table6(tmp_path, monkeypatch):
-    browser_or_skip()
-    import gradio as gr
-
-    from browser import chromium_page
+def vote_six_participants(sid: str) -> None:
+    """Six participants who mostly prefer the first run (c0); catch trials answered right."""
     from pairlab.study import session
-    from pairlab.ui import study_tab
 
-    monkeypatch.setenv("PAIRLAB_HOME", str(tmp_path / "workspace"))
-    sid = plan_mod.freeze(small_design(title="Eyeglasses, three runs"), make_inputs(tmp_path / "imgs", size=64))
     svc = session.StudyService()
-    for k in range(6):   # six participants who mostly prefer the first run
+    for k in range(6):
         tok, st = svc.join(sid)
         n = 0
         while not st["finished"]:
@@ -145,8 +139,33 @@ def test_study_tab_shows_table6(tmp_path, monkeypatch):
                 choice = ("left", "right", "neither")[(n + k) % 3]
             st = svc.vote(sid, tok, st["trial"]["handle"], choice, 900 + 10 * n)
             n += 1
+
+
+def no_error_state(page) -> None:
+    """No Gradio error pill or toast anywhere: errors went to the status line only."""
+    assert page.locator(".error, .toast-body").count() == 0
+    assert page.get_by_text("Error", exact=True).count() == 0
+
+
+def test_study_tab_shows_table6(tmp_path, monkeypatch):
+    browser_or_skip()
+    import time
+
+    import gradio as gr
+
+    from browser import chromium_page
+    from pairlab.study import platforms
+    from pairlab.ui import study_tab
+
+    monkeypatch.setenv("PAIRLAB_HOME", str(tmp_path / "workspace"))
+    sid = plan_mod.freeze(small_design(title="Eyeglasses, three runs"), make_inputs(tmp_path / "imgs", size=64))
+    vote_six_participants(sid)
+    time.sleep(0.01)
+    empty = plan_mod.freeze(small_design(title="Not started yet"), make_inputs(tmp_path / "imgs2", size=64))
     with gr.Blocks() as demo:
         with gr.Tabs():
+            with gr.Tab("Other"):
+                gr.Markdown("another tab")
             tab = study_tab.build_tab()
         demo.load(tab["refresh"], None, tab["refresh_outputs"])
     port = free_port()
@@ -155,24 +174,170 @@ def test_study_tab_shows_table6(tmp_path, monkeypatch):
     try:
         with chromium_page() as page:
             page.goto(f"http://127.0.0.1:{port}/")
-            page.locator("#st-studies").get_by_test_id("cell-0-0").get_by_text(sid).wait_for()
-            page.locator("#st-show").click()
-            page.locator("#st-summary").get_by_text("6 participants").wait_for()
+            page.get_by_role("tab", name="User study").click()
+            page.locator("#st-studies").get_by_test_id("cell-0-0").get_by_text(empty).wait_for()
+            # the newest study has no votes: Table 6 says so plainly (no "1 2 3" headers), no warnings, no button needed
+            page.locator("#st-table6").get_by_text("No votes yet").last.wait_for()
+            head = page.locator("#st-table6 thead").inner_text()
+            assert "Table 6" in head and not any(h in head.split() for h in ("1", "2", "3"))
+            assert "0 participants" in page.locator("#st-summary").inner_text()
+            screenshot(page, "study-results-empty")
+
+            # choosing the study with votes shows its results at once
+            page.locator("#st-chosen input").click()
+            page.get_by_role("option", name=sid).click()
+            page.locator("#st-summary").get_by_text("6 participants").first.wait_for()
+            wait_for(lambda: not any("processing" in page.locator(f"#st-{e}").inner_text()
+                                     for e in ("summary", "warnings", "table6", "bt-table", "status")), 60, "the results")
             table = page.locator("#st-table6").inner_text()
             for label in LABELS:
                 assert label in table
             page.locator("#st-bt .js-plotly-plot").first.wait_for()
-            assert "catch-trial pass rate **" not in page.locator("#st-summary").inner_text()
-            assert "1.000" in page.locator("#st-summary").inner_text()     # catch trials all passed
+            summary = page.locator("#st-summary").inner_text()
+            assert "catch-trial pass rate **" not in summary and "1.000" in summary     # catch trials all passed
+            assert "Krippendorff's α (nominal)" in summary
             bt = page.locator("#st-bt-table").inner_text()
             assert bt.index(LABELS[0]) < bt.index(LABELS[1])                # the preferred run ranks first
+            assert page.locator("#st-warnings").inner_text().strip() == ""  # six participants: nothing to warn
             screenshot(page, "study-results")
+
+            # error path 1: freezing without runs -> one sentence on the status line
+            page.locator("#st-freeze").click()
+            page.locator("#st-status").get_by_text("Choose 2 to 6 finished runs").first.wait_for()
+            # error path 2: a trial that does not exist
+            page.locator("#st-preview-box").get_by_text("Preview a trial").click()
+            page.locator("#st-trial-no input").fill("999")
+            page.locator("#st-preview-btn").click()
+            page.locator("#st-status").get_by_text("must be between 1 and 26").first.wait_for()
+            # error path 3: Prolific without its completion code
+            page.locator("#st-handoff").get_by_text("Crowdsourcing hand-off").click()
+            page.locator("#st-platform").get_by_text("prolific").click()
+            page.locator("#st-save-handoff").click()
+            page.locator("#st-status").get_by_text("Prolific needs the study's completion code").first.wait_for()
+            no_error_state(page)
+            # everything else kept its last good content
+            assert "6 participants" in page.locator("#st-summary").inner_text()
+            assert LABELS[0] in page.locator("#st-table6").inner_text()
+            screenshot(page, "study-tab-errors")
+
+            # ... and still works: preview a trial, save the hand-off, export
+            page.locator("#st-trial-no input").fill("2")
+            page.locator("#st-preview-btn").click()
+            page.locator("#st-status").get_by_text("Trial 2 of 26").first.wait_for()
+            card = page.locator("#st-preview-card")
+            assert card.locator("img").count() == 3 and "Which image removes the eyeglasses better?" in card.inner_text()
+            assert card.locator("img").evaluate_all("els => els.every(e => e.complete && e.naturalWidth === 64)")
+            page.locator("#st-code input, #st-code textarea").first.fill("C0MPL3TE")
+            page.locator("#st-save-handoff").click()
+            page.locator("#st-status").get_by_text("hands participants off to prolific").first.wait_for()
+            assert platforms.study_settings(sid) == {"platform": "prolific", "completion_code": "C0MPL3TE"}
+            page.locator("#st-summary").get_by_text("completion code").first.wait_for()
             page.locator("#st-export").click()
             page.locator("#st-files [aria-label='table6.tex']").wait_for()
-            # a bad design: one sentence, the tab keeps working
-            page.locator("#st-freeze").click()
-            page.get_by_text("Choose 2 to 6 finished runs").first.wait_for()
-            screenshot(page, "study-tab-error")
+            no_error_state(page)
+            screenshot(page, "study-tab-preview")
     finally:
         demo.close()
         VoteStore.forget()
+
+
+def test_study_warns_with_two_participants(tmp_path, monkeypatch):
+    """Two participants: the results say their intervals rest on too few people, on page load."""
+    browser_or_skip()
+    import gradio as gr
+
+    from browser import chromium_page
+    from pairlab.study import session
+    from pairlab.ui import study_tab
+
+    monkeypatch.setenv("PAIRLAB_HOME", str(tmp_path / "workspace"))
+    sid = plan_mod.freeze(small_design(), make_inputs(tmp_path / "imgs", size=64))
+    svc = session.StudyService()
+    for k in range(2):
+        tok, st = svc.join(sid)
+        while not st["finished"]:
+            st = svc.vote(sid, tok, st["trial"]["handle"], ("left", "right")[k], 800)
+    with gr.Blocks() as demo:
+        tab = study_tab.build_tab()
+        demo.load(tab["refresh"], None, tab["refresh_outputs"])
+    port = free_port()
+    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True)
+    try:
+        with chromium_page() as page:
+            page.goto(f"http://127.0.0.1:{port}/")
+            page.locator("#st-warnings").get_by_text("Only 2 participants answered").first.wait_for()
+            assert "3 distinct resamples" in page.locator("#st-warnings").inner_text()
+            screenshot(page, "study-results-warning")
+    finally:
+        demo.close()
+        VoteStore.forget()
+
+
+def test_prolific_and_mturk_participants_are_handed_back(tmp_path, monkeypatch):
+    """A Prolific participant is sent to Prolific's completion URL with the code; an MTurk worker's page posts the
+    assignment to externalSubmit (both intercepted in the browser: nothing leaves the machine)."""
+    browser_or_skip()
+    from playwright.sync_api import sync_playwright
+
+    from pairlab.study import platforms
+
+    monkeypatch.setenv("PAIRLAB_HOME", str(tmp_path / "workspace"))
+    design = small_design(trials_per_participant=2, repeats=0, catch_trials=0)
+    prolific = plan_mod.freeze(design, make_inputs(tmp_path / "imgs", size=48))
+    mturk = plan_mod.freeze(design, make_inputs(tmp_path / "imgs2", size=48))
+    platforms.set_study_settings(prolific, "prolific", "CC123")
+    platforms.set_study_settings(mturk, "mturk", "MT-77")
+    landed, posted = [], []
+    with ParticipantServer() as server, sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        try:
+            ctx = browser.new_context(viewport={"width": 1000, "height": 800})
+
+            def prolific_page(route):
+                landed.append(route.request.url)
+                route.fulfill(status=200, content_type="text/html", body="<p id='prolific'>Prolific</p>")
+
+            def mturk_page(route):
+                posted.append((route.request.url, route.request.method, route.request.post_data))
+                route.fulfill(status=200, content_type="text/html", body="<p id='mturk'>MTurk</p>")
+
+            ctx.route("https://app.prolific.com/**", prolific_page)
+            ctx.route("https://workersandbox.mturk.com/**", mturk_page)
+            page = ctx.new_page()
+            page.set_default_timeout(20_000)
+            page.goto(f"{server.url}/study/{prolific}?PROLIFIC_PID=5f0c1e2d3a4b&STUDY_ID=st1&SESSION_ID=se1")
+            page.locator("#consent").check()
+            page.locator("#start").click()
+            for k in range(2):
+                wait_trial(page, k + 1, 2)
+                page.keyboard.press("1")
+            page.locator("#done").wait_for()
+            assert page.locator("#completion").inner_text() == "CC123"
+            screenshot(page, "study-prolific-done")
+            page.locator("#prolific").wait_for()
+            assert landed == ["https://app.prolific.com/submissions/complete?cc=CC123"]
+            (person,) = VoteStore.open().participants(prolific)
+            assert person["platform_participant"] == "5f0c1e2d3a4b" and person["platform_session"] == "se1"
+
+            # MTurk: the preview cannot start; the accepted HIT posts to externalSubmit
+            page = ctx.new_page()
+            page.goto(f"{server.url}/study/{mturk}?assignmentId=ASSIGNMENT_ID_NOT_AVAILABLE&hitId=H1")
+            page.locator("#preview-note").wait_for()
+            assert page.locator("#consent").is_disabled() and page.locator("#start").is_disabled()
+            page.goto(f"{server.url}/study/{mturk}?workerId=W123&assignmentId=ASG456&hitId=H1"
+                      "&turkSubmitTo=https%3A%2F%2Fworkersandbox.mturk.com")
+            page.locator("#consent").check()
+            page.locator("#start").click()
+            for k in range(2):
+                wait_trial(page, k + 1, 2)
+                page.keyboard.press("2")
+            page.locator("#mturk-submit").wait_for()
+            assert page.locator("#completion").inner_text() == "MT-77"
+            screenshot(page, "study-mturk-done")
+            page.locator("#mturk-submit").click()
+            page.locator("#mturk").wait_for()
+            assert posted == [("https://workersandbox.mturk.com/mturk/externalSubmit", "POST",
+                               "assignmentId=ASG456&completion_code=MT-77")]
+        finally:
+            browser.close()
+    VoteStore.forget()

@@ -225,19 +225,6 @@ def build_tab():
             show_btn = gr.Button("↻ Refresh results", scale=1, elem_id="st-show")
             close_btn = gr.Button("Close / reopen", scale=1, elem_id="st-close")
             export_btn = gr.Button("Export", scale=1, elem_id="st-export")
-        summary = gr.Markdown(NO_STUDY, elem_id="st-summary")
-        warnings = gr.Markdown("", elem_id="st-warnings")
-        table6 = gr.Dataframe(value=[[NO_STUDY]], headers=["Table 6"],
-                              label="Table 6: rate at which the row was preferred over the column (decisive votes) [Wilson 95%]",
-                              interactive=False, elem_id="st-table6")
-        with gr.Row():
-            bt_plot = gr.Plot(label="Bradley-Terry ranking", elem_id="st-bt")
-            bt_table = gr.Dataframe(headers=BT_COLUMNS, interactive=False, label="Bradley-Terry", elem_id="st-bt-table")
-        pairs = gr.Dataframe(headers=PAIR_COLUMNS, interactive=False, elem_id="st-pairs",
-                             label="Every ordered pair: wins / decisive, rate, Wilson 95%, exact binomial p vs 0.5, both / neither shares")
-        participants = gr.Dataframe(headers=PARTICIPANT_COLUMNS, interactive=False, label="Participants", elem_id="st-participants")
-        files = gr.File(label="Exports", file_count="multiple", interactive=False, elem_id="st-files")
-
         with gr.Accordion("Preview a trial as a participant sees it", open=False, elem_id="st-preview-box"):
             with gr.Row():
                 trial_no = gr.Number(value=1, label="trial (1 = first of the pool; catch trials come last)",
@@ -255,6 +242,19 @@ def build_tab():
                 platform = gr.Radio(["none", "prolific", "mturk"], value="none", label="platform", elem_id="st-platform")
                 completion = gr.Textbox(label="completion code (letters, digits, _ and -)", elem_id="st-code")
                 save_btn = gr.Button("Save hand-off", elem_id="st-save-handoff")
+
+        summary = gr.Markdown(NO_STUDY, elem_id="st-summary")
+        warnings = gr.Markdown("", elem_id="st-warnings")
+        table6 = gr.Dataframe(value=[[NO_STUDY]], headers=["Table 6"],
+                              label="Table 6: rate at which the row was preferred over the column (decisive votes) [Wilson 95%]",
+                              interactive=False, elem_id="st-table6")
+        with gr.Row():
+            bt_plot = gr.Plot(label="Bradley-Terry ranking", elem_id="st-bt")
+            bt_table = gr.Dataframe(headers=BT_COLUMNS, interactive=False, label="Bradley-Terry", elem_id="st-bt-table")
+        pairs = gr.Dataframe(headers=PAIR_COLUMNS, interactive=False, elem_id="st-pairs",
+                             label="Every ordered pair: wins / decisive, rate, Wilson 95%, exact binomial p vs 0.5, both / neither shares")
+        participants = gr.Dataframe(headers=PARTICIPANT_COLUMNS, interactive=False, label="Participants", elem_id="st-participants")
+        files = gr.File(label="Exports", file_count="multiple", interactive=False, elem_id="st-files")
 
         def on_task(t):
             return lab.QUESTIONS.get(t, "")
