@@ -39,6 +39,15 @@ def print_results(res: dict) -> None:
     print(f"\nconsistency on repeated trials: {_fmt(res['consistency'])} ({res['repeats']} repeats); "
           f"catch-trial pass rate: {_fmt(res['catch_pass_rate'])} ({res['catch_trials']} catch trials); "
           f"median time per trial: {_fmt(res['median_client_ms'] / 1000, 2)} s")
+    agree = res["agreement"]
+    print(f"agreement: Krippendorff's alpha (nominal) {_fmt(agree['alpha'])} over {agree['shared_trials']} trials "
+          f"answered by two or more participants")
+    settings = res.get("settings") or {}
+    if settings.get("platform", "none") != "none" or settings.get("completion_code"):
+        print(f"hand-off: {settings.get('platform')}" + (f", completion code {settings['completion_code']}"
+                                                         if settings.get("completion_code") else ""))
+    for w in res["warnings"]:
+        print(f"warning: {w}")
 
 
 def cmd_list(args) -> int:
@@ -90,6 +99,18 @@ def cmd_freeze(args) -> int:
     return 0
 
 
+def cmd_handoff(args) -> int:
+    if args.platform is None and args.code is None:
+        s = lab.study_settings(args.study)
+    else:
+        current = lab.study_settings(args.study)
+        s = lab.set_study_settings(args.study, args.platform or current["platform"],
+                                   args.code if args.code is not None else current["completion_code"])
+    print(f"study {args.study} hands participants off to {s['platform']}"
+          + (f" with completion code {s['completion_code']}" if s["completion_code"] else ""))
+    return 0
+
+
 def cmd_serve(args) -> int:
     return lab.serve_participants(args.host, args.port)
 
@@ -101,7 +122,7 @@ def cmd_bench(args) -> int:
 
 
 def add_commands(subparsers) -> argparse.ArgumentParser:
-    """Add ``study {list,results,export,freeze,close,open,serve,bench}`` to pairlab's top-level subparsers."""
+    """Add ``study {list,results,export,freeze,close,open,handoff,serve,bench}`` to pairlab's top-level subparsers."""
     s = subparsers.add_parser("study", help="user studies: freeze, serve, results, export",
                               description="Blind preference studies (paper 000, Table 6).")
     sub = s.add_subparsers(dest="study_command", metavar="ACTION")
@@ -128,7 +149,7 @@ def add_commands(subparsers) -> argparse.ArgumentParser:
 
     p = sub.add_parser("freeze", help="freeze a study from runs (evaluation cache) or from image folders")
     p.add_argument("--runs", nargs="+", default=None, help="run folders (2 to 6)")
-    p.add_argument("--labels", nargs="+", default=None, help="a label per run (default: the folder names)")
+    p.add_argument("--labels", nargs="+", default=None, help="a label per run (default: the runs' short names)")
     p.add_argument("--checkpoint", default="latest")
     p.add_argument("--folders", nargs="+", default=None, help="label=folder of output images, 2 to 6")
     p.add_argument("--source-dir", default=None, help="the source images (named like the outputs)")
@@ -143,6 +164,14 @@ def add_commands(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--repeats", type=int, default=2)
     p.add_argument("--catch", type=int, default=2)
     p.set_defaults(func=cmd_freeze)
+
+    p = sub.add_parser("handoff", help="show or set the Prolific / MTurk hand-off (platform, completion code)",
+                       description="Show or set how participants are handed back: prolific redirects to Prolific's "
+                                   "completion page with the code; mturk shows the code and posts the assignment.")
+    p.add_argument("study")
+    p.add_argument("--platform", choices=["none", "prolific", "mturk"], default=None)
+    p.add_argument("--code", default=None, help="the study's completion code ('' to clear)")
+    p.set_defaults(func=cmd_handoff)
 
     p = sub.add_parser("serve", help="serve only the participant pages")
     p.add_argument("--host", default="127.0.0.1")

@@ -31,9 +31,12 @@ def short_name(run_dir) -> str:
     try:
         from ..train.run import open_run
 
-        return open_run(run_dir).display_name()
+        run = open_run(run_dir)
+        if run.config_dict() or run.job():
+            return run.display_name()
     except Exception:  # noqa: BLE001 - any folder of outputs is allowed; its name is the fallback
-        return Path(run_dir).name
+        pass
+    return Path(run_dir).name
 
 
 def _field(item, *names):
