@@ -35,7 +35,7 @@ import numpy as np
 
 from ..errors import UserError
 from . import stats
-from .metrics import EvalContext, get_metrics
+from .metrics import REGISTRY, EvalContext, get_metrics
 from ..train.run import Run
 from .outputs import OutputSet, resolve_run, run_composition, run_config, translate_test_set
 
@@ -109,7 +109,16 @@ def evaluate_output_set(outputs: OutputSet, metrics=None, progress=None, device:
             result["unavailable"][metric.name] = f"{metric.label} is unavailable: {str(exc).rstrip('.')}."
             continue
         summary = stats.summarize(values, n_boot=n_boot, reduce=metric.reduce)
+        if metric.binary and summary["n"]:
+            finite = values[np.isfinite(values)]
+            lo, hi = stats.wilson_ci(int(round(finite.sum())), len(finite))
+            summary.update({"ci_low": lo, "ci_high": hi, "interval": "Wilson score interval over test images"})
+        elif metric.bounds is not None:
+            summary["ci_low"], summary["ci_high"] = stats.clip_interval(summary["ci_low"], summary["ci_high"],
+                                                                        metric.bounds)
         summary.update({"label": metric.label, "lower_is_better": metric.lower_is_better})
+        if metric.bounds is not None:
+            summary["bounds"] = list(metric.bounds)
         if metric.name in ctx.notes:
             summary["note"] = ctx.notes[metric.name]
         result["metrics"][metric.name] = summary
@@ -354,6 +363,14 @@ def group_key(result: dict) -> tuple:
             result.get("direction"), result.get("image_size"))
 
 
+def _bounds(name: str, summary: dict):
+    """A metric's range from its summary, or from the registry for results saved before summaries carried it."""
+    if summary.get("bounds"):
+        return tuple(summary["bounds"])
+    metric = REGISTRY.get(name)
+    return metric.bounds if metric is not None else None
+
+
 def aggregate_seeds(results: list[dict]) -> list[dict]:
     """Groups of successfully evaluated runs that differ only by seed, each metric aggregated over seeds with
     ``stats.seed_summary`` (mean of the seed means; 95% t-interval of the seed means). Baseline rows follow as
@@ -370,7 +387,8 @@ def aggregate_seeds(results: list[dict]) -> list[dict]:
         out.append({"name": label, "runs": [r["name"] for r in members], "seeds": [r.get("seed") for r in members],
                     "direction": first["direction"], "alpha": first.get("alpha"), "model": first.get("model"),
                     "composition": first.get("composition"), "recipe": first.get("recipe"), "ok": True, "error": None,
-                    "metrics": {m: dict(stats.seed_summary([r["metrics"][m] for r in members]),
+                    "metrics": {m: dict(stats.seed_summary([r["metrics"][m] for r in members],
+                                                           bounds=_bounds(m, first["metrics"][m])),
                                         label=first["metrics"][m].get("label"),
                                         lower_is_better=first["metrics"][m].get("lower_is_better"))
                                 for m in names},

@@ -6,6 +6,8 @@ returns per-image values that ``pairlab.eval.evaluate`` turns into a mean with a
     gt_l1             lower          truth                      L1 (mean absolute error) to T(x), [0, 1] pixels
     pixel_acc         higher         truth                      share of pixels whose max channel difference to T(x)
                                                                 is below 20 (of 255), paper 002 Sec. 4.2.2
+    psnr              higher         truth                      PSNR to T(x) in dB (torchmetrics), capped at 100
+    ssim              higher         truth                      SSIM to T(x) (torchmetrics, Gaussian window)
     gt_l1_region      lower          truth                      L1 to T(x) inside the attribute region (the task:
                                                                 did the attribute go, is what was under it right?)
     gt_l1_outside     lower          truth                      L1 to T(x) outside the region (preservation)
@@ -367,6 +369,8 @@ class Metric:
     reduce: Callable | None = None        # for per-image sufficient statistics
     description: str = ""
     input_vs_output: bool = False         # compares output with its input: does not apply to the identity map
+    bounds: tuple | None = None           # the metric's range, e.g. (0, 1): intervals are clipped to it
+    binary: bool = False                  # per-image values are 0/1 (a rate): Wilson interval instead of bootstrap
 
     def available(self, ctx: EvalContext) -> tuple[bool, str]:
         """(True, "") or (False, one sentence: why not and how to enable it)."""
@@ -425,6 +429,46 @@ register(Metric("pixel_acc", "Pixel accuracy (<20)",
                 lambda ctx: ctx.per_truth(pixel_accuracy(*ctx.truth_pairs()[1:])),
                 frozenset({"truth"}), False,
                 description="share of pixels with max channel difference to T(x) below 20 (paper 002 Sec. 4.2.2)"))
+
+
+def _to_tensor(a: np.ndarray):
+    import torch
+
+    return torch.from_numpy(np.ascontiguousarray(a)).permute(0, 3, 1, 2).to(torch.float64).div(255.0)
+
+
+def psnr_values(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Per-image PSNR in dB (``torchmetrics``, data range 1 on [0, 1] pixels): 10 log10(1 / MSE); inf when equal."""
+    from torchmetrics.functional.image import peak_signal_noise_ratio
+
+    if len(a) == 0:
+        return np.zeros(0)
+    return peak_signal_noise_ratio(_to_tensor(a), _to_tensor(b), data_range=1.0, reduction="none",
+                                   dim=(1, 2, 3)).numpy().astype(np.float64)
+
+
+def ssim_values(a: np.ndarray, b: np.ndarray, batch: int = 64) -> np.ndarray:
+    """Per-image SSIM (``torchmetrics``: 11x11 Gaussian window, sigma 1.5, data range 1); 1 for identical images."""
+    from torchmetrics.functional.image import structural_similarity_index_measure
+
+    out = [structural_similarity_index_measure(_to_tensor(a[i:i + batch]), _to_tensor(b[i:i + batch]),
+                                               data_range=1.0, reduction="none").reshape(-1).numpy()
+           for i in range(0, len(a), batch)]
+    return np.concatenate(out).astype(np.float64) if out else np.zeros(0)
+
+
+def _finite_psnr(ctx: EvalContext) -> np.ndarray:
+    values = psnr_values(*ctx.truth_pairs()[1:])
+    # an output equal to its truth has infinite PSNR; cap it at 100 dB (an MSE of 1e-10) so means stay finite
+    return ctx.per_truth(np.minimum(values, 100.0))
+
+
+register(Metric("psnr", "PSNR to ground truth (dB)", _finite_psnr, frozenset({"truth"}), False,
+                description="peak signal-to-noise ratio to T(x), 10 log10(1 / MSE) on [0, 1] pixels (torchmetrics); "
+                "capped at 100 dB for an exact match"))
+register(Metric("ssim", "SSIM to ground truth", lambda ctx: ctx.per_truth(ssim_values(*ctx.truth_pairs()[1:])),
+                frozenset({"truth"}), False, bounds=(-1.0, 1.0),
+                description="structural similarity to T(x) (torchmetrics: Gaussian 11x11 window, sigma 1.5)"))
 
 
 # ----- the attribute region: doing the task vs keeping the rest ------------------------------------------
@@ -646,7 +690,8 @@ def _probs(ctx: EvalContext):
 register(Metric("task_rate", "Task completion rate",
                 lambda ctx: (_probs(ctx)[1] < 0.5).astype(np.float64),
                 frozenset({"attribute_classifier"}), False,
-                description="share of outputs classified into the target domain (A->B: attribute removed)"))
+                description="share of outputs classified into the target domain (A->B: attribute removed)",
+                bounds=(0.0, 1.0), binary=True))
 register(Metric("confidence_drop", "Confidence drop",
                 lambda ctx: _probs(ctx)[0] - _probs(ctx)[1],
                 frozenset({"attribute_classifier"}), False,

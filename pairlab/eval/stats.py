@@ -1,10 +1,15 @@
 """Statistics for metric tables: bootstrap intervals over test images and aggregation over seeds.
 
-Bootstrap (``bootstrap_ci``): the percentile bootstrap over test images. Each of ``n_boot`` resamples draws n
-images with replacement (as multinomial counts), so a metric that is a mean of per-image values, and a metric that
-is a function of summed per-image statistics (e.g. class IoU from per-image confusion matrices), are resampled the
-same way. The interval is the (2.5, 97.5) percentiles of the resampled statistic; the point estimate is the
-statistic of the full sample.
+Bootstrap (``bootstrap_ci``): the percentile bootstrap over test images, computed by ``scipy.stats.bootstrap``
+(method "percentile", seeded). Each of ``n_boot`` resamples draws n images with replacement (the resampled data are
+image indices), so a metric that is a mean of per-image values, and a metric that is a function of summed per-image
+statistics (e.g. class IoU from per-image confusion matrices), are resampled the same way. The interval is the
+(2.5, 97.5) percentiles of the resampled statistic; the point estimate is the statistic of the full sample.
+
+Rates (metrics bounded to [0, 1], e.g. the task completion rate): ``wilson_ci`` gives the Wilson score interval of
+k successes in n (``scipy.stats.binomtest(k, n).proportion_ci(method="wilson")``), and ``seed_summary(...,
+bounds=(0, 1))`` clips the t-interval of seed means to the metric's range (two seeds give t = 12.7, so an unclipped
+interval of a rate reads 0.150 [-1.33, 1.63]).
 
 Seeds (``seed_summary``): for runs that differ only by seed, the point estimate is the **mean of the per-seed
 means**, and the interval is a **95% t-interval of the seed means** (mean +- t_{0.975, k-1} * sd / sqrt(k)). That
@@ -18,12 +23,6 @@ import math
 from typing import Callable
 
 import numpy as np
-
-
-def _counts(n: int, n_boot: int, seed: int) -> np.ndarray:
-    """(n_boot, n) resampling counts: how often each image is drawn in each bootstrap resample."""
-    rng = np.random.default_rng(seed)
-    return rng.multinomial(n, np.full(n, 1.0 / n), size=n_boot).astype(np.float64)
 
 
 def bootstrap_ci(values, n_boot: int = 2000, seed: int = 0, level: float = 0.95,
@@ -49,14 +48,37 @@ def bootstrap_ci(values, n_boot: int = 2000, seed: int = 0, level: float = 0.95,
     estimate = float(red(v.mean(axis=0)[None, :])[0])
     if n == 1:
         return estimate, estimate, estimate
-    means = _counts(n, int(n_boot), int(seed)) @ v / n  # (n_boot, k)
-    stats = np.asarray(red(means), dtype=np.float64)
-    stats = stats[np.isfinite(stats)]
-    if len(stats) == 0:
+    from scipy.stats import bootstrap
+
+    def statistic(idx, axis=-1):  # idx: (..., n) resampled image indices -> (...,) statistic
+        return np.asarray(red(v[np.asarray(idx, dtype=np.intp)].mean(axis=-2)), dtype=np.float64)
+
+    with np.errstate(all="ignore"):
+        res = bootstrap((np.arange(n),), statistic, n_resamples=int(n_boot), vectorized=True, method="percentile",
+                        confidence_level=level, random_state=np.random.default_rng(int(seed)))
+    low, high = float(res.confidence_interval.low), float(res.confidence_interval.high)
+    if not (math.isfinite(low) and math.isfinite(high)):
         return estimate, float("nan"), float("nan")
-    tail = (1.0 - level) / 2.0 * 100.0
-    low, high = np.percentile(stats, [tail, 100.0 - tail])
-    return estimate, float(low), float(high)
+    return estimate, low, high
+
+
+def wilson_ci(successes: int, n: int, level: float = 0.95) -> tuple[float, float]:
+    """The Wilson score interval of a proportion (``scipy.stats.binomtest(...).proportion_ci``); NaNs when n = 0."""
+    if n <= 0:
+        return float("nan"), float("nan")
+    from scipy.stats import binomtest
+
+    ci = binomtest(int(successes), int(n)).proportion_ci(confidence_level=level, method="wilson")
+    return float(ci.low), float(ci.high)
+
+
+def clip_interval(low, high, bounds: tuple[float, float] | None):
+    """(low, high) clipped to ``bounds`` (a metric's range, e.g. (0, 1) for rates); Nones pass through."""
+    if bounds is None:
+        return low, high
+    lo_b, hi_b = bounds
+    clip = lambda x: None if x is None else float(min(max(x, lo_b), hi_b))
+    return clip(low), clip(high)
 
 
 def summarize(values, n_boot: int = 2000, seed: int = 0, reduce=None) -> dict:
@@ -81,8 +103,9 @@ def _t975(df: int) -> float:
         return table.get(df, 1.96)
 
 
-def seed_summary(per_seed: list[dict]) -> dict:
+def seed_summary(per_seed: list[dict], bounds: tuple[float, float] | None = None) -> dict:
     """Aggregate one metric over seeds. ``per_seed``: that metric's summary dict of each run (mean, ci_low, ...).
+    ``bounds``: the metric's range (e.g. (0, 1) for a rate); the interval is clipped to it.
 
     Returns {"mean": mean of the seed means, "ci_low", "ci_high": the 95% t-interval of the seed means,
     "sd": their standard deviation, "seeds": k, "n": images per seed (summed), "interval": how it was made}.
@@ -95,9 +118,12 @@ def seed_summary(per_seed: list[dict]) -> dict:
     mean = float(means.mean())
     if k == 1:
         only = next(s for s in per_seed if s.get("mean") is not None)
-        return {"mean": mean, "ci_low": only.get("ci_low"), "ci_high": only.get("ci_high"), "sd": None, "seeds": 1,
+        lo, hi = clip_interval(only.get("ci_low"), only.get("ci_high"), bounds)
+        return {"mean": mean, "ci_low": lo, "ci_high": hi, "sd": None, "seeds": 1,
                 "n": n, "interval": "bootstrap over test images (one seed)"}
     sd = float(means.std(ddof=1))
     half = _t975(k - 1) * sd / math.sqrt(k)
-    return {"mean": mean, "ci_low": mean - half, "ci_high": mean + half, "sd": sd, "seeds": k, "n": n,
-            "interval": f"t-interval of {k} seed means"}
+    lo, hi = clip_interval(mean - half, mean + half, bounds)
+    clipped = bounds is not None and (lo != mean - half or hi != mean + half)
+    return {"mean": mean, "ci_low": lo, "ci_high": hi, "sd": sd, "seeds": k, "n": n,
+            "interval": f"t-interval of {k} seed means" + (f", clipped to [{bounds[0]:g}, {bounds[1]:g}]" if clipped else "")}
