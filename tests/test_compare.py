@@ -125,6 +125,9 @@ def test_table_csv_latex_and_plot(cmp_ws):
     assert "\\begin{tabular}{" + "l" * len(headers) + "}" in tex and "\\toprule" in tex
     assert "lo-s0 & alpha 0.00 & AtoB & 0.00" in tex and "$\\downarrow$" in tex and "\\caption{Alpha ratios}" in tex
     assert compare.latex_escape("a_b & 5%") == "a\\_b \\& 5\\%"
+    # every LaTeX special character is escaped, including '<' of 'Pixel accuracy (<20)' and '#' of run names
+    assert compare.latex_escape("Pixel accuracy (<20) #924167 α0.50 >x") == (
+        "Pixel accuracy (\\textless{}20) \\#924167 $\\alpha$0.50 \\textgreater{}x")
     # aggregated over seeds: one row per alpha, seeds listed
     headers, rows = compare.comparison_table(results, aggregate=True)
     assert headers[:3] == ["run", "recipe", "seeds"] and len(rows) == 2 and rows[1][2] == "0, 1"
@@ -267,7 +270,14 @@ def test_headless_compare_writes_what_the_tab_writes(cmp_ws, tmp_path, capsys):
     rows = list(csv.reader(io.StringIO((out / "comparison.csv").read_text())))
     assert sorted(row[0] for row in rows[1:4]) == sorted(ids) and rows[4][0] == BASELINE_NAME and len(rows) == 5
     meta = json.loads((out / "comparison.json").read_text())
-    assert meta["rows"] == rows[1:] and meta["grid"]["columns"][0] == "source (A)" and meta["problems"] == {}
+    assert [r[0] for r in meta["rows"]] == [r[0] for r in rows[1:]] and meta["grid"]["columns"][0] == "source (A)"
+    assert meta["problems"] == {}
+    # the CSV has separate mean / low / high columns of plain numbers, and the number of test images
+    assert "n" in rows[0] and any(h.endswith(" mean") for h in rows[0]) and any(h.endswith(" low") for h in rows[0])
+    j = next(i for i, h in enumerate(rows[0]) if h.endswith(" mean"))
+    assert rows[0][j + 1].endswith(" low") and rows[0][j + 2].endswith(" high")
+    assert all("[" not in c for row in rows[1:] for c in row)
+    assert float(rows[1][j + 1]) <= float(rows[1][j]) <= float(rows[1][j + 2])
 
     # the tab's Evaluate (through its page-load reopen, which calls the same handler) writes the same CSV
     with gr.Blocks():

@@ -318,7 +318,7 @@ def _rank(r: dict) -> int:
 
 
 def comparison_table(results: list[dict], by: str = "alpha", aggregate: bool = False,
-                     ci: bool = True) -> tuple[list[str], list[list[str]]]:
+                     ci: bool = True, split: bool = False) -> tuple[list[str], list[list[str]]]:
     """``metrics_table`` rows ordered by alpha / recipe, with a 'recipe' column; aggregate=True: one row per group of
     runs that differ only by seed (mean over seeds with the t-interval), plus a 'seeds' column. The
     input-unchanged baseline rows (recipe 'baseline') follow the runs, and the rows of runs that failed come last."""
@@ -330,14 +330,14 @@ def comparison_table(results: list[dict], by: str = "alpha", aggregate: bool = F
         groups = sorted(aggregated, key=lambda g: order_key(g, by))
         base = [r for r in ordered if is_baseline(r) and r.get("ok", True)]
         bad = [r for r in ordered if not r.get("ok", True)]
-        headers, rows = metrics_table(groups + base + bad, ci=ci)
+        headers, rows = metrics_table(groups + base + bad, ci=ci, split=split)
         extra = [", ".join(str(s) for s in g["seeds"]) for g in groups] + [""] * (len(base) + len(bad))
         recipes = ([recipe_label(g.get("recipe"), g.get("alpha")) for g in groups] + [BASELINE_RECIPE] * len(base)
                    + [""] * len(bad))
         headers = headers[:1] + ["recipe", "seeds"] + headers[1:]
         rows = [r[:1] + [rc, s] + r[1:] for r, rc, s in zip(rows, recipes, extra)]
         return headers, rows
-    headers, rows = metrics_table(ordered, ci=ci)
+    headers, rows = metrics_table(ordered, ci=ci, split=split)
     recipes = [BASELINE_RECIPE if is_baseline(r) and r.get("ok", True) else
                recipe_label(r.get("recipe"), r.get("alpha")) if r.get("ok", True) else "" for r in ordered]
     headers = headers[:1] + ["recipe"] + headers[1:]
@@ -355,7 +355,8 @@ def to_csv(headers: list[str], rows: list[list[str]]) -> str:
 
 _LATEX_ESCAPES = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
                   "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}",
-                  "↓": r"$\downarrow$", "↑": r"$\uparrow$"}
+                  "<": r"\textless{}", ">": r"\textgreater{}", "|": r"\textbar{}",
+                  "↓": r"$\downarrow$", "↑": r"$\uparrow$", "α": r"$\alpha$", "σ": r"$\sigma$", "−": "-"}
 
 
 def latex_escape(text: str) -> str:

@@ -164,7 +164,9 @@ class Comparison:
         return core.comparison_table(self.results, by=self.by, aggregate=bool(agg))
 
     def csv(self, aggregate: bool | None = None) -> str:
-        return core.to_csv(*self.table(aggregate))
+        """The table as CSV: full run ids, and separate mean / low / high columns per metric (full precision)."""
+        agg = self.aggregate if aggregate is None else aggregate
+        return core.to_csv(*core.comparison_table(self.results, by=self.by, aggregate=bool(agg), split=True))
 
     def latex(self, aggregate: bool | None = None) -> str:
         headers, rows = self.table(aggregate)

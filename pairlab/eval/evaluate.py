@@ -411,8 +411,11 @@ def _group_label(r: dict) -> str:
 
 
 # ================================================================================ tables
-def metrics_table(results: list[dict], metrics=None, ci: bool = True) -> tuple[list[str], list[list[str]]]:
-    """(headers, rows) of strings: one row per result, one column per metric ("mean [low, high]")."""
+def metrics_table(results: list[dict], metrics=None, ci: bool = True,
+                  split: bool = False) -> tuple[list[str], list[list[str]]]:
+    """(headers, rows) of strings: one row per result, one column per metric ("mean [low, high]").
+    ``split=True`` (CSV): three columns per metric, "<label> mean", "<label> low", "<label> high", with the
+    numbers at full precision ('' where there is none), and a column "n" with the number of test images."""
     names = [m.name for m in get_metrics(metrics)] if metrics else []
     if not names:
         seen = []
@@ -433,6 +436,8 @@ def metrics_table(results: list[dict], metrics=None, ci: bool = True) -> tuple[l
             lib = s.get("lower_is_better")
             arrows.setdefault(m, "" if lib is None else (" ↓" if lib else " ↑"))
     headers = ["run", "dir", "alpha"] + [f"{labels.get(m, m)}{arrows.get(m, '')}" for m in names]
+    if split:
+        return _split_table(results, names, headers)
     rows = []
     for r in results:
         alpha = r.get("alpha")
@@ -456,6 +461,28 @@ def _fmt(v) -> str:
     if a != 0 and (a < 1e-3 or a >= 1e4):
         return f"{v:.3e}"
     return f"{v:.4f}"
+
+
+def _num(x) -> str:
+    return "" if x is None or not math.isfinite(float(x)) else repr(float(x))
+
+
+def _split_table(results: list[dict], names: list[str], headers: list[str]) -> tuple[list[str], list[list[str]]]:
+    out_headers = headers[:3] + ["n"] + [f"{h} {part}" for h in headers[3:] for part in ("mean", "low", "high")]
+    rows = []
+    for r in results:
+        alpha = r.get("alpha")
+        ns = [s.get("n") for s in (r.get("metrics") or {}).values() if s.get("n")]
+        row = [r.get("name", "?"), r.get("direction", ""), "" if alpha is None else repr(float(alpha)),
+               str(max(ns)) if ns else ""]
+        if not r.get("ok", True):
+            rows.append(row + [f"error: {r.get('error')}"] + [""] * (3 * len(names) - 1))
+            continue
+        for m in names:
+            s = (r.get("metrics") or {}).get(m) or {}
+            row += [_num(s.get("mean")), _num(s.get("ci_low")), _num(s.get("ci_high"))]
+        rows.append(row)
+    return out_headers, rows
 
 
 def _cell(s: dict, ci: bool) -> str:
