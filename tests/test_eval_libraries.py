@@ -71,3 +71,19 @@ def test_a_rate_over_two_seeds_stays_in_zero_one():
     group = aggregate_seeds(runs)[0]
     assert group["metrics"]["task_rate"]["ci_low"] == 0.0 and group["metrics"]["task_rate"]["ci_high"] == 1.0
     assert group["metrics"]["gt_mse"]["ci_low"] < -1.0  # unbounded metrics are not clipped
+
+
+def test_one_number_format_per_metric_and_the_best_value_marked():
+    from pairlab.eval import compare
+    from pairlab.eval.evaluate import BEST_MARK, column_format, metrics_table
+
+    assert column_format([5.403e-04, 0.0121]) == ".6f" and column_format([0.5, 0.25]) == ".3f"
+    rows_in = [{"name": n, "ok": True, "direction": "AtoB", "alpha": a,
+                "metrics": {"gt_mse": {"mean": m, "ci_low": m / 2, "ci_high": m * 2, "label": "MSE",
+                                       "lower_is_better": True}}}
+               for n, a, m in (("a", 0.0, 5.403e-04), ("b", 0.5, 0.0121))]
+    headers, rows = metrics_table(rows_in, mark_best=True)
+    assert rows[0][3] == f"{BEST_MARK}0.000540 [0.000270, 0.001081]" and rows[1][3] == "0.012100 [0.006050, 0.024200]"
+    tex = compare.to_latex(headers, rows)
+    assert "\\textbf{0.000540 [0.000270, 0.001081]}" in tex and BEST_MARK not in tex
+    assert not any(BEST_MARK in c for r in metrics_table(rows_in)[1] for c in r)  # only when asked

@@ -31,7 +31,7 @@ from PIL import Image, ImageDraw
 from ..errors import UserError
 from ..models.spec import find_spec
 from .drawing import load_font
-from .evaluate import aggregate_seeds, check_comparable, describe_run, is_baseline, metrics_table
+from .evaluate import BEST_MARK, aggregate_seeds, check_comparable, describe_run, is_baseline, metrics_table
 from .outputs import checkpoint_path, translate_test_set
 
 AUGMENTATION_ORDER = {"none": 0, "natural": 1, "pseudo-unpaired": 2, "pseudo-paired": 3}
@@ -318,7 +318,7 @@ def _rank(r: dict) -> int:
 
 
 def comparison_table(results: list[dict], by: str = "alpha", aggregate: bool = False,
-                     ci: bool = True, split: bool = False) -> tuple[list[str], list[list[str]]]:
+                     ci: bool = True, split: bool = False, mark_best: bool = False) -> tuple[list[str], list[list[str]]]:
     """``metrics_table`` rows ordered by alpha / recipe, with a 'recipe' column; aggregate=True: one row per group of
     runs that differ only by seed (mean over seeds with the t-interval), plus a 'seeds' column. The
     input-unchanged baseline rows (recipe 'baseline') follow the runs, and the rows of runs that failed come last."""
@@ -330,14 +330,14 @@ def comparison_table(results: list[dict], by: str = "alpha", aggregate: bool = F
         groups = sorted(aggregated, key=lambda g: order_key(g, by))
         base = [r for r in ordered if is_baseline(r) and r.get("ok", True)]
         bad = [r for r in ordered if not r.get("ok", True)]
-        headers, rows = metrics_table(groups + base + bad, ci=ci, split=split)
+        headers, rows = metrics_table(groups + base + bad, ci=ci, split=split, mark_best=mark_best)
         extra = [", ".join(str(s) for s in g["seeds"]) for g in groups] + [""] * (len(base) + len(bad))
         recipes = ([recipe_label(g.get("recipe"), g.get("alpha")) for g in groups] + [BASELINE_RECIPE] * len(base)
                    + [""] * len(bad))
         headers = headers[:1] + ["recipe", "seeds"] + headers[1:]
         rows = [r[:1] + [rc, s] + r[1:] for r, rc, s in zip(rows, recipes, extra)]
         return headers, rows
-    headers, rows = metrics_table(ordered, ci=ci, split=split)
+    headers, rows = metrics_table(ordered, ci=ci, split=split, mark_best=mark_best)
     recipes = [BASELINE_RECIPE if is_baseline(r) and r.get("ok", True) else
                recipe_label(r.get("recipe"), r.get("alpha")) if r.get("ok", True) else "" for r in ordered]
     headers = headers[:1] + ["recipe"] + headers[1:]
@@ -364,11 +364,14 @@ def latex_escape(text: str) -> str:
 
 
 def to_latex(headers: list[str], rows: list[list[str]], caption: str = "", label: str = "tab:compare") -> str:
-    """A booktabs table (needs \\usepackage{booktabs}); error rows span the metric columns."""
+    """A booktabs table (needs \\usepackage{booktabs}); error rows span the metric columns; cells marked best
+    (``BEST_MARK``) are set in bold."""
     lines = ["\\begin{table}[t]", "\\centering", "\\begin{tabular}{" + "l" * len(headers) + "}", "\\toprule",
              " & ".join(latex_escape(h) for h in headers) + " \\\\", "\\midrule"]
+    best = BEST_MARK
     for r in rows:
-        cells = [latex_escape(c) for c in r] + [""] * (len(headers) - len(r))
+        cells = [f"\\textbf{{{latex_escape(c[len(best):])}}}" if str(c).startswith(best) else latex_escape(c)
+                 for c in r] + [""] * (len(headers) - len(r))
         lines.append(" & ".join(cells[:len(headers)]) + " \\\\")
     lines += ["\\bottomrule", "\\end{tabular}"]
     if caption:

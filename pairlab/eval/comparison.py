@@ -161,7 +161,7 @@ class Comparison:
     def table(self, aggregate: bool | None = None) -> tuple[list[str], list[list[str]]]:
         """(headers, rows): per run, or one row per group of seeds; baseline rows after the runs, failures last."""
         agg = self.aggregate if aggregate is None else aggregate
-        return core.comparison_table(self.results, by=self.by, aggregate=bool(agg))
+        return core.comparison_table(self.results, by=self.by, aggregate=bool(agg), mark_best=True)
 
     def csv(self, aggregate: bool | None = None) -> str:
         """The table as CSV: full run ids, and separate mean / low / high columns per metric (full precision)."""

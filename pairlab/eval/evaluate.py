@@ -412,10 +412,13 @@ def _group_label(r: dict) -> str:
 
 # ================================================================================ tables
 def metrics_table(results: list[dict], metrics=None, ci: bool = True,
-                  split: bool = False) -> tuple[list[str], list[list[str]]]:
+                  split: bool = False, mark_best: bool = False) -> tuple[list[str], list[list[str]]]:
     """(headers, rows) of strings: one row per result, one column per metric ("mean [low, high]").
     ``split=True`` (CSV): three columns per metric, "<label> mean", "<label> low", "<label> high", with the
-    numbers at full precision ('' where there is none), and a column "n" with the number of test images."""
+    numbers at full precision ('' where there is none), and a column "n" with the number of test images.
+    Each metric column has one number format (``column_format``: enough decimals for 3 significant digits of its
+    smallest value); ``mark_best=True`` prefixes the best mean of each column that has a direction with
+    ``BEST_MARK`` (ties all marked; the input-unchanged baseline is not a candidate)."""
     names = [m.name for m in get_metrics(metrics)] if metrics else []
     if not names:
         seen = []
@@ -438,6 +441,9 @@ def metrics_table(results: list[dict], metrics=None, ci: bool = True,
     headers = ["run", "dir", "alpha"] + [f"{labels.get(m, m)}{arrows.get(m, '')}" for m in names]
     if split:
         return _split_table(results, names, headers)
+    formats = {m: column_format([(r.get("metrics") or {}).get(m, {}).get("mean") for r in results if r.get("ok", True)])
+               for m in names}
+    best = {m: _best(results, m) for m in names} if mark_best else {}
     rows = []
     for r in results:
         alpha = r.get("alpha")
@@ -449,9 +455,38 @@ def metrics_table(results: list[dict], metrics=None, ci: bool = True,
             continue
         for m in names:
             s = r.get("metrics", {}).get(m)
-            row.append(_cell(s, ci) if s else NOT_APPLICABLE if m in (r.get("not_applicable") or {}) else "n/a")
+            cell = (_cell(s, ci, formats[m]) if s else NOT_APPLICABLE if m in (r.get("not_applicable") or {})
+                    else "n/a")
+            if s and best.get(m) is not None and s.get("mean") == best[m] and not is_baseline(r):
+                cell = BEST_MARK + cell
+            row.append(cell)
         rows.append(row)
     return headers, rows
+
+
+BEST_MARK = "★ "
+
+
+def _best(results: list[dict], m: str):
+    """The best mean of metric ``m`` over the successful non-baseline rows (None when the metric has no direction)."""
+    vals = [(r["metrics"][m].get("mean"), r["metrics"][m].get("lower_is_better")) for r in results
+            if r.get("ok", True) and not is_baseline(r) and m in (r.get("metrics") or {})]
+    vals = [(v, lib) for v, lib in vals if v is not None and math.isfinite(v) and lib is not None]
+    if len(vals) < 2:
+        return None
+    return (min if vals[0][1] else max)(v for v, _ in vals)
+
+
+def column_format(values) -> str:
+    """One fixed-point format for a metric column: 3 significant digits of its smallest non-zero magnitude, at least
+    3 and at most 8 decimals ('.3f' for values near 1, '.6f' for 5.4e-04), or '.3e' for a column of huge values."""
+    mags = [abs(v) for v in values if v is not None and math.isfinite(v) and v != 0]
+    if not mags:
+        return ".3f"
+    if max(mags) >= 1e5:
+        return ".3e"
+    decimals = 2 - math.floor(math.log10(min(mags)))
+    return f".{min(8, max(3, decimals))}f"
 
 
 def _fmt(v) -> str:
@@ -485,12 +520,13 @@ def _split_table(results: list[dict], names: list[str], headers: list[str]) -> t
     return out_headers, rows
 
 
-def _cell(s: dict, ci: bool) -> str:
+def _cell(s: dict, ci: bool, fmt: str | None = None) -> str:
     if s.get("mean") is None:
         return "nan"
-    text = _fmt(s["mean"])
-    if ci and s.get("ci_low") is not None:
-        text += f" [{_fmt(s['ci_low'])}, {_fmt(s['ci_high'])}]"
+    f = (lambda v: format(v, fmt)) if fmt else _fmt
+    text = f(s["mean"])
+    if ci and s.get("ci_low") is not None and s.get("ci_high") is not None:
+        text += f" [{f(s['ci_low'])}, {f(s['ci_high'])}]"
     return text
 
 
