@@ -246,7 +246,7 @@ def tab_cases(home: Path) -> list[tuple[str, list]]:
     for i, value in ((8, None), (8, 2.5), (8, 0), (9, -1), (12, -1), (13, 1.5), (14, -2), (1, "nope")):
         cases.append(("do_freeze", freeze + _with(DESIGN, i, value)))
     for value in (None, "", "nope"):
-        cases.append(("do_close", [value]))
+        cases.append(("do_close", [value, False]))
         cases.append(("do_export", [value, False]))
     cases.append(("do_translate", [None, [], "AtoB", False]))
     cases.append(("do_translate", [str(home / "missing.png"), ["nope"], "AtoB", False]))
