@@ -24,11 +24,13 @@ def _print_runs(runs) -> None:
     if not runs:
         print("No runs yet.")
         return
-    print(f"{'state':9} {'progress':>8} {'iter':>13} {'ETA':>7} {'device':7} id")
+    width = max([5] + [len(str(r.get('where') or r.get('device') or '-')) for r in runs])
+    print(f"{'state':9} {'progress':>8} {'iter':>13} {'ETA':>7} {'where':{width}} id")
     for r in runs:
         it = f"{r['iteration']}/{r['total'] or '?'}"
+        where = r.get('where') or r['device'] or '-'
         print(f"{r['shown_state']:9} {100 * r['progress']:7.1f}% {it:>13} {format_eta(r['eta_s']):>7} "
-              f"{r['device'] or '-':7} {r['id']}" + (f"\n{'':10}{r['error']}" if r['error'] else ""))
+              f"{where:{width}} {r['id']}" + (f"\n{'':10}{r['error']}" if r['error'] else ""))
 
 
 def cmd_runs(args) -> int:
@@ -44,10 +46,14 @@ def cmd_runs(args) -> int:
         print(f"slots: {q.describe_slots()}")
         return 0
     if action == "submit":
-        ids = q.launch(args.compositions, args.model, args.preset, overrides(args.set), args.seeds, name=args.name)
+        ids = q.launch(args.compositions, args.model, args.preset, overrides(args.set), args.seeds, name=args.name,
+                       executor=args.executor)
         for run_id in ids:
             print(f"queued {run_id}")
-        print("Runs start when a slot is free while the lab app or `python -m pairlab runs serve` is running.")
+        if args.executor == "slurm":
+            print("Submitted to SLURM; `runs list` shows each job's id and state.")
+        else:
+            print("Runs start when a slot is free while the lab app or `python -m pairlab runs serve` is running.")
         return 0
     if action == "serve":
         print(f"pairlab queue in {q.root}; slots: {q.describe_slots()}", flush=True)
@@ -70,9 +76,9 @@ def cmd_runs(args) -> int:
         if action == "stop":
             info = q.stop(run_id, wait=args.wait)
         elif action == "resume":
-            info = q.resume(run_id)
+            info = q.resume(run_id, executor=args.executor)
         elif action == "retry":
-            info = q.retry(run_id)
+            info = q.retry(run_id, executor=args.executor)
         elif action == "delete":
             q.delete(run_id)
             print(f"deleted {run_id}")
@@ -116,6 +122,9 @@ def add_commands(sub) -> None:
     ru.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a setting (repeatable)")
     ru.add_argument("--seeds", default="0", help="seeds, e.g. 0,1,2 or 0-4 (default 0)")
     ru.add_argument("--name", default=None, help="run name (single run only)")
+    ru.add_argument("--executor", default="local", choices=["local", "slurm"],
+                    help="local: this machine's slots (default); slurm: one SLURM job per run, one job array per "
+                         "sweep (cluster config: $PAIRLAB_HOME/cluster.json, PAIRLAB_SLURM_*)")
     for action, text in (("stop", "stop runs (they save a checkpoint first)"), ("resume", "resume stopped or failed runs"),
                          ("retry", "retry failed runs from their last good checkpoint"),
                          ("delete", "delete runs (stopping them first)")):
@@ -123,6 +132,9 @@ def add_commands(sub) -> None:
         ra.add_argument("runs", nargs="+", help="run ids (see `runs list`)")
         if action == "stop":
             ra.add_argument("--wait", type=float, default=0.0, help="wait up to this many seconds for the run to stop")
+        if action in ("resume", "retry"):
+            ra.add_argument("--executor", default=None, choices=["local", "slurm"],
+                            help="where to continue (default: where it ran before)")
     rv = rs.add_parser("serve", help="run the scheduler in the foreground (headless machines)",
                        description="Reconcile, then start queued runs as slots free up, until nothing is queued or running.")
     rv.add_argument("--interval", type=float, default=2.0, help="seconds between scheduler ticks (default 2)")

@@ -23,6 +23,10 @@ hosts ``PAIRLAB_CPU_SLOTS`` (default: on a machine without GPU one 1-thread slot
 2 GiB of memory; with a GPU 1, as it feeds the GPU runs). The cores are shared evenly between a kind's slots
 (``PAIRLAB_WORKER_THREADS``). A run goes where its config's device points (``auto``: the device
 ``pick_device("auto")`` picks here).
+
+Executors (``executor.py``): a run queued with ``executor="slurm"`` is not given a local slot: the next tick submits
+it, with every other queued SLURM run, as one SLURM job or job array (``slurm.SlurmExecutor``); its proc.json holds
+the job id, and tick / reconcile read the job's state from SLURM exactly as they check a local pid.
 """
 from __future__ import annotations
 
@@ -41,6 +45,7 @@ from pathlib import Path
 
 from .. import workspace
 from ..errors import UserError
+from .executor import check_executor
 from .jobs import launch_plan, parse_seeds, prepare_job
 from .run import Run
 from .run import list_runs as _list_runs
@@ -94,6 +99,10 @@ def _reap(pid: int) -> None:
         os.waitpid(pid, os.WNOHANG)
     except (ChildProcessError, OSError):
         pass
+
+
+def _pending(state: str) -> bool:
+    return (state or "").split()[0].rstrip("+") in ("PENDING", "REQUEUED", "REQUEUE_HOLD", "REQUEUE_FED")
 
 
 def _signal_group(pid: int, sig: int) -> None:
@@ -193,6 +202,9 @@ class Queue:
         self._depth = 0
         self._scheduler: threading.Thread | None = None
         self._scheduler_stop = threading.Event()
+        self._defer = 0          # > 0: hold SLURM submissions (a sweep or an experiment becomes one job array)
+        self._slurm = None
+        self._slurm_states: dict[str, str] = {}
 
     # ----- locking --------------------------------------------------------------------------------------
     @contextlib.contextmanager
@@ -253,7 +265,13 @@ class Queue:
         return True
 
     def _alive(self, proc: dict | None) -> bool:
-        """Is the process recorded in proc.json still the one we started, and running?"""
+        """Is the process recorded in proc.json still the one we started, and running? (a SLURM job: active)"""
+        if proc and proc.get("executor") == "slurm":
+            from .slurm import SlurmExecutor, is_active
+
+            state = SlurmExecutor.states([proc]).get(str(proc["job_id"]), "")
+            self._slurm_states[str(proc["job_id"])] = state
+            return is_active(state)
         if not proc or not proc.get("pid"):
             return False
         pid = int(proc["pid"])
@@ -285,9 +303,9 @@ class Queue:
             k += 1
         return f"{base}-{k}"
 
-    def _write_job(self, job: dict) -> str:
+    def _write_job(self, job: dict, executor: str = "local") -> str:
         now = time.time()
-        job = dict(job, created=now, queued_at=now, device=None, attempts=0)
+        job = dict(job, created=now, queued_at=now, device=None, attempts=0, executor=executor)
         final = self.root / job["id"]
         with workspace.atomic_folder(final) as tmp:
             run = Run(tmp)
@@ -300,18 +318,21 @@ class Queue:
         return job["id"]
 
     def submit(self, composition, model: str = "cyclegan", preset: str = "cpu-demo-64", overrides=None,
-               seed: int | None = 0, name: str | None = None) -> str:
+               seed: int | None = 0, name: str | None = None, executor: str = "local") -> str:
         """Queue one run; returns its id. Everything is validated first: on bad input nothing is queued."""
+        executor = self._check_executor(executor)
         job = self._prepare(composition, model, preset, overrides, seed, name)
         with self._locked():
             job["id"] = self._unique_id(job, set())
-            run_id = self._write_job(job)
+            run_id = self._write_job(job, executor)
         self.tick()
         return run_id
 
     def sweep(self, compositions, model: str = "cyclegan", preset: str = "cpu-demo-64", seeds=(0,),
-              overrides=None) -> list[str]:
-        """One run per composition x seed, queued in one action (all validated before any is queued)."""
+              overrides=None, executor: str = "local") -> list[str]:
+        """One run per composition x seed, queued in one action (all validated before any is queued); on SLURM one
+        job array."""
+        executor = self._check_executor(executor)
         if isinstance(compositions, (str, os.PathLike)):
             compositions = [compositions]
         compositions = [c for c in (compositions or []) if str(c).strip()]
@@ -326,17 +347,39 @@ class Queue:
                 job["id"] = self._unique_id(job, taken)
                 taken.add(job["id"])
             for job in jobs:
-                ids.append(self._write_job(job))
+                ids.append(self._write_job(job, executor))
         self.tick()
         return ids
 
     def launch(self, compositions, model: str = "cyclegan", preset: str = "cpu-demo-64", overrides=None,
-               seeds="0", name: str | None = None) -> list[str]:
+               seeds="0", name: str | None = None, executor: str = "local") -> list[str]:
         """A run, or a sweep over compositions x seeds (``jobs.launch_plan``: a name only for a single run)."""
         targets, seed_list = launch_plan(compositions, seeds, name)
         if (name or "").strip():
-            return [self.submit(targets[0], model, preset, overrides, seed_list[0], name=name.strip())]
-        return self.sweep(targets, model, preset, seed_list, overrides)
+            return [self.submit(targets[0], model, preset, overrides, seed_list[0], name=name.strip(),
+                                executor=executor)]
+        return self.sweep(targets, model, preset, seed_list, overrides, executor=executor)
+
+    @staticmethod
+    def _check_executor(executor) -> str:
+        return check_executor(executor)
+
+    @contextlib.contextmanager
+    def deferred(self):
+        """Hold SLURM submissions while the block queues runs; on leaving, one tick submits them as one array."""
+        self._defer += 1
+        try:
+            yield self
+        finally:
+            self._defer -= 1
+        if not self._defer:
+            self.tick()
+
+    def slurm(self):
+        """The SLURM executor of this workspace (its cluster config read now; one sentence when it is bad)."""
+        from .slurm import SlurmExecutor, cluster_config
+
+        return SlurmExecutor(cluster_config(self.root.parent) or {}, self.root / ".slurm")
 
     # ----- the scheduler --------------------------------------------------------------------------------
     def tick(self) -> dict:
@@ -351,6 +394,7 @@ class Queue:
                     self._children.pop(pid, None)
             busy: set[str] = set()
             queued = []
+            slurm_procs = []
             for run_id in self._run_ids():
                 folder = self.root / run_id
                 job = self._job(folder)
@@ -363,6 +407,9 @@ class Queue:
                         out["ended"].append(run_id)
                     continue
                 proc = self._proc(folder)
+                if proc is not None and proc.get("executor") == "slurm":
+                    slurm_procs.append((run_id, folder, proc))
+                    continue
                 if proc is not None:
                     if self._alive(proc):
                         busy.add(proc.get("slot"))
@@ -376,6 +423,11 @@ class Queue:
                     out["ended"].append(run_id)
                 if self._status(folder).get("state") == "queued":
                     queued.append((job.get("queued_at") or 0, run_id, job))
+            self._tick_slurm(slurm_procs, out)
+            on_slurm = [(t, r, j) for t, r, j in queued if j.get("executor") == "slurm"]
+            queued = [(t, r, j) for t, r, j in queued if j.get("executor") != "slurm"]
+            if on_slurm and not self._defer:
+                self._submit_slurm(sorted(on_slurm, key=lambda t: (t[0], t[1])), out)
             kinds = default_kind(self.slots)
             for _, run_id, job in sorted(queued, key=lambda t: (t[0], t[1])):
                 slot = self._free_slot(job, busy, kinds)
@@ -385,6 +437,60 @@ class Queue:
                 busy.add(slot.id)
                 out["started"].append(run_id)
         return out
+
+    # ----- SLURM ----------------------------------------------------------------------------------------
+    # A requeued job is PENDING again while its run still says 'running' (killed before it could write 'stopped')
+    # or 'stopped' / 'failed' (it saved first): either way it resumes from the last checkpoint when it runs again.
+    def _submit_slurm(self, queued: list, out: dict) -> None:
+        """Every queued SLURM run in one submission: one job, or one job array."""
+        folders = [self.root / run_id for _, run_id, _ in queued]
+        try:
+            procs = self.slurm().submit(folders)
+        except UserError as exc:
+            for folder in folders:
+                Run(folder).update_status(state="failed", error=str(exc), eta_s=None)
+                Run(folder).log(f"queue: {exc}")
+            return
+        for (_, run_id, job), folder, proc in zip(queued, folders, procs):
+            run = Run(folder)
+            run.write_proc(proc)
+            run.write_job(dict(job, device=proc["device"], attempts=int(job.get("attempts") or 0) + 1,
+                               started_at=time.time()))
+            run.update_status(message=f"submitted as SLURM job {proc['job_id']}", eta_s=None)
+            run.log(f"queue: submitted as SLURM job {proc['job_id']}")
+            self._slurm_states[proc["job_id"]] = "PENDING"
+            out["started"].append(run_id)
+
+    def _tick_slurm(self, procs: list, out: dict) -> None:
+        """Read every recorded SLURM job's state at once; settle ended ones, escalate slow stops."""
+        from .slurm import SlurmExecutor, is_active
+
+        if not procs:
+            return
+        try:
+            states = SlurmExecutor.states([p for _, _, p in procs])
+        except UserError as exc:  # the controller does not answer: nothing is settled on a guess
+            print(f"pairlab queue: {exc}", file=sys.stderr, flush=True)
+            return
+        self._slurm_states.update(states)
+        for run_id, folder, proc in procs:
+            state = states.get(str(proc["job_id"]), "")
+            run = Run(folder)
+            if is_active(state):
+                stop_at = proc.get("stop_requested_at")
+                if stop_at and time.time() - stop_at > self.grace_s and not proc.get("killed_at"):
+                    SlurmExecutor.cancel(proc, kill=True)
+                    run.write_proc(dict(proc, killed_at=time.time()))
+                    out["killed"].append(run_id)
+                elif not stop_at and (run.state() in FINAL and run.state() != "done"
+                                      or run.state() == "running" and _pending(state)):
+                    # requeued by SLURM (preemption, time limit, scontrol requeue): it resumes when it runs again
+                    run.update_status(state="queued", error="", eta_s=None,
+                                      message=f"requeued by SLURM (job {proc['job_id']}); resumes from the last checkpoint")
+                    run.log(f"queue: SLURM job {proc['job_id']} was requeued")
+                continue
+            self._ended(folder, proc, slurm_state=state)
+            out["ended"].append(run_id)
 
     def _free_slot(self, job: dict, busy: set, auto_kind: str) -> Slot | None:
         request = job.get("device_request") or job.get("config", {}).get("device") or "auto"
@@ -419,12 +525,22 @@ class Queue:
         job = dict(job, device=slot.device, attempts=int(job.get("attempts") or 0) + 1, started_at=time.time())
         run.write_job(job)
 
-    def _ended(self, folder: Path, proc: dict) -> None:
+    def _ended(self, folder: Path, proc: dict, slurm_state: str = "") -> None:
         """A recorded process is gone: settle the run's state and forget the process."""
         run = Run(folder)
         status = run.status()
         state = status.get("state")
-        if state not in FINAL:
+        if proc.get("executor") == "slurm":
+            shown = slurm_state if slurm_state and slurm_state != "GONE" else "ended"
+            run.write_job(dict(run.job() or {}, last_job={"job_id": proc["job_id"], "state": shown,
+                                                           "ended_at": time.time()}))
+            run.log(f"queue: SLURM job {proc['job_id']} {shown}")
+        if state not in FINAL and proc.get("executor") == "slurm" and not proc.get("stop_requested_at"):
+            sentence = (f"SLURM job {proc['job_id']} ended ({slurm_state or 'gone'}) before the run finished; "
+                        f"resume continues from the last checkpoint.")
+            run.update_status(state="failed", error=sentence, eta_s=None)
+            run.log(f"queue: {sentence}")
+        elif state not in FINAL:
             if proc.get("stop_requested_at"):
                 sentence = "Stopped before it saved; resume continues from the last checkpoint."
                 if proc.get("killed_at"):
@@ -479,22 +595,30 @@ class Queue:
                 if not proc.get("stop_requested_at"):
                     proc = dict(proc, stop_requested_at=time.time())
                     run.write_proc(proc)
-                _signal_group(int(proc["pid"]), signal.SIGTERM)
+                if proc.get("executor") == "slurm":
+                    from .slurm import SlurmExecutor
+
+                    SlurmExecutor.cancel(proc)  # SIGTERM to the job: the worker saves a checkpoint and stops
+                else:
+                    _signal_group(int(proc["pid"]), signal.SIGTERM)
             elif state == "queued":
                 run.update_status(state="stopped", message="Stopped before it started.", eta_s=None)
         if wait > 0:
             self.wait(run_id, FINAL, timeout=wait)
         return self.info(run_id)
 
-    def resume(self, run_id: str) -> dict:
-        """Queue a stopped or failed run again; it continues from its newest readable checkpoint."""
-        return self._requeue(run_id, ("stopped", "failed"), "resume")
+    def resume(self, run_id: str, executor: str | None = None) -> dict:
+        """Queue a stopped or failed run again; it continues from its newest readable checkpoint (on the executor
+        it ran on, or ``executor``)."""
+        return self._requeue(run_id, ("stopped", "failed"), "resume", executor)
 
-    def retry(self, run_id: str) -> dict:
+    def retry(self, run_id: str, executor: str | None = None) -> dict:
         """Queue a failed run again, resuming from its last good checkpoint."""
-        return self._requeue(run_id, ("failed",), "retry")
+        return self._requeue(run_id, ("failed",), "retry", executor)
 
-    def _requeue(self, run_id: str, allowed: tuple, verb: str) -> dict:
+    def _requeue(self, run_id: str, allowed: tuple, verb: str, executor: str | None = None) -> dict:
+        if executor is not None:
+            executor = self._check_executor(executor)
         with self._locked():
             folder = self.run_dir(run_id)
             run = Run(folder)
@@ -510,7 +634,10 @@ class Queue:
                 raise UserError(f"Only a {what} run can be {'resumed' if verb == 'resume' else 'retried'}; "
                                 f"run {run_id} is {state}.")
             job = self._job(folder) or self._adopt(folder)
-            run.write_job(dict(job, queued_at=time.time()))
+            job = dict(job, queued_at=time.time())
+            if executor is not None:
+                job["executor"] = executor
+            run.write_job(job)
             run.update_status(state="queued", error="", message=f"queued ({verb})", eta_s=None)
             run.log(f"queue: {verb} requested")
         self.tick()
@@ -536,7 +663,12 @@ class Queue:
             if self._alive(proc) and proc.get("foreground"):
                 raise UserError(f"Run {run_id} is training in the foreground; stop it first (Ctrl+C there, or "
                                 f"runs stop), then delete it.")
-            if self._alive(proc):
+            if self._alive(proc) and proc.get("executor") == "slurm":
+                from .slurm import SlurmExecutor
+
+                SlurmExecutor.cancel(proc, kill=True)
+                self._wait_dead(proc, 15)
+            elif self._alive(proc):
                 _signal_group(int(proc["pid"]), signal.SIGKILL)
                 self._wait_dead(proc, 10)
             elif self._job(folder) is None and self._status(folder).get("state") == "running":
@@ -565,7 +697,40 @@ class Queue:
         return self._info(self.run_dir(run_id))
 
     def _info(self, folder: Path) -> dict:
-        return Run(folder).describe()
+        return self._where(Run(folder))
+
+    def _where(self, run: Run) -> dict:
+        """describe() plus where the run executes: executor, job_id, job_state and 'where' (e.g. 'cpu/0',
+        'slurm 12_3 RUNNING', 'slurm 12_3 COMPLETED')."""
+        info = run.describe()
+        job, proc = run.job() or {}, run.proc() or {}
+        executor = job.get("executor") or "local"
+        info["executor"] = executor
+        info["job_id"], info["job_state"] = None, None
+        if proc.get("executor") == "slurm":
+            info["job_id"] = proc["job_id"]
+            info["job_state"] = self._slurm_states.get(str(proc["job_id"])) or "?"
+        elif executor == "slurm" and job.get("last_job"):
+            info["job_id"], info["job_state"] = job["last_job"]["job_id"], job["last_job"]["state"]
+        if info["job_id"]:
+            info["where"] = f"slurm {info['job_id']} {info['job_state']}"
+        elif executor == "slurm":
+            info["where"] = "slurm (not submitted yet)"
+        else:
+            info["where"] = proc.get("slot") or info.get("device") or ""
+        return info
+
+    def logs(self, run_id: str, lines: int = 20) -> str:
+        """The run's log tail, and for a SLURM run the tail of its job's stdout / stderr (submitit's files)."""
+        folder = self.run_dir(run_id)
+        run = Run(folder)
+        text = run.log_tail(lines)
+        proc = run.proc() or {}
+        if proc.get("executor") == "slurm":
+            from .slurm import SlurmExecutor
+
+            text += "\n" + SlurmExecutor.logs(proc)
+        return text
 
     def list_runs(self) -> list[dict]:
         """Every run, newest first: id, composition, model, preset, seed, state, progress, iteration/total, ETA,
@@ -573,7 +738,7 @@ class Queue:
         out = []
         for run in _list_runs(self.root):
             try:
-                out.append(run.describe())
+                out.append(self._where(run))
             except OSError:  # deleted meanwhile
                 continue
         return out

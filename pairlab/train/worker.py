@@ -29,6 +29,8 @@ def main(argv=None) -> int:
 
     signal.signal(signal.SIGTERM, ask_to_stop)
     signal.signal(signal.SIGINT, ask_to_stop)
+    if hasattr(signal, "SIGUSR2"):  # SLURM's time-limit / preemption warning (submitit's USR2) reaches us too
+        signal.signal(signal.SIGUSR2, ask_to_stop)
 
     from .run import JOB, Run
 
