@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # pairlab's two commands. Each does all the set-up a fresh machine needs, then acts:
 #   ./pairlab.sh app    create .venv if missing, install requirements.txt, start the lab at http://127.0.0.1:7860
-#   ./pairlab.sh test   the same set-up plus Chromium for the browser tests, then the whole test suite
+#   ./pairlab.sh test   the same set-up plus Chromium for the browser tests and SLURM for the cluster tests, then the whole test suite
 set -euo pipefail
 cd "$(dirname "$0")"
 VENV="${PAIRLAB_VENV:-.venv}"
@@ -31,6 +31,19 @@ setup_browser() {
   fi
 }
 
+setup_slurm() {
+  # a real single-node SLURM for tests/test_slurm.py (skipped with the reason when it cannot be installed)
+  if command -v slurmctld >/dev/null 2>&1 || [ -x /usr/sbin/slurmctld ]; then return 0; fi
+  if [ "$(id -u)" = "0" ]; then
+    echo "pairlab: installing slurm-wlm and munge for the SLURM tests"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq slurm-wlm munge >/dev/null 2>&1 \
+      || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq slurm-wlm munge >/dev/null; } \
+      || echo "pairlab: could not install slurm-wlm; the SLURM tests will be skipped" >&2
+  else
+    echo "pairlab: SLURM is missing; 'sudo apt-get install slurm-wlm munge' runs the SLURM tests" >&2
+  fi
+}
+
 cmd="${1:-}"
 shift || true
 case "$cmd" in
@@ -41,6 +54,7 @@ case "$cmd" in
   test)
     setup_python
     setup_browser
+    setup_slurm
     exec "$VENV/bin/python" -m pytest "$@"
     ;;
   *)

@@ -141,11 +141,12 @@ def estimate_experiment(plan, measure: bool = True) -> dict:
     return estimate(plan, measure)
 
 
-def start_experiment(plan, progress=None) -> dict:
-    """Build the plan's missing compositions and queue its missing runs (failed / stopped ones resume)."""
+def start_experiment(plan, progress=None, executor: str = "local") -> dict:
+    """Build the plan's missing compositions and queue its missing runs (failed / stopped ones resume), on the
+    local slots or (``executor="slurm"``) as one SLURM job array."""
     from .experiments.runner import start
 
-    return start(plan, progress)
+    return start(plan, progress, executor=executor)
 
 
 def experiment_status(plan) -> dict:
@@ -193,6 +194,7 @@ _OWNERS = {
     "TrainConfig": ".train.config", "PRESETS": ".train.config", "load_preset": ".train.config",
     "save_preset": ".train.config", "parse_seeds": ".train.jobs", "parse_overrides": ".train.jobs",
     "launch_plan": ".train.jobs", "resolve_composition": ".train.jobs",
+    "EXECUTORS": ".train.executor", "available_executors": ".train.executor", "cluster_config": ".train.slurm",
     "MODEL_NAMES": ".models.spec", "get_spec": ".models.spec", "find_spec": ".models.spec",
     # evaluation and comparison
     "REGISTRY": ".eval", "aggregate_seeds": ".eval.evaluate", "format_table": ".eval.evaluate",

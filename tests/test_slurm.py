@@ -122,6 +122,17 @@ def test_sweep_is_one_job_array_and_a_restart_reconciles_every_job(cluster, comp
     print("sweep:", {r: (restarted.info(r)["job_id"], restarted.info(r)["job_state"]) for r in ids})
 
 
+def test_experiment_on_slurm_is_one_job_array(cluster, comps, home, capsys):
+    plan = lab.plan_experiment("explicit", profile="tiny", seeds="0,1")
+    lab.start_experiment(plan, executor="slurm")
+    ids = list(lab.experiment_status(plan)["runs"])
+    procs = [json.loads((home / "runs" / r["id"] / "proc.json").read_text()) for r in ids]
+    assert len(procs) == len(plan.runs) >= 4 and len({p["job_id"].split("_")[0] for p in procs}) == 1, procs
+    st = lab.wait_for_experiment(plan, interval=0.5, echo=lambda *a: None, timeout=300)
+    assert all(r["state"] == "done" for r in st["runs"]), st["runs"]
+    assert cli.main(["runs", "list"]) == 0 and f"slurm {procs[0]['job_id']}" in capsys.readouterr().out
+
+
 def _reference(comps, home, max_iters):
     from pairlab.train.config import TrainConfig
     from pairlab.train.jobs import prepare_job

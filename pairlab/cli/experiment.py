@@ -49,7 +49,7 @@ def cmd_experiment(args) -> int:
         print(f"folder: {lab.experiment_dir(plan)}")
         return 0
     if args.what != "report":
-        lab.start_experiment(plan, progress=progress_printer("experiment"))
+        lab.start_experiment(plan, progress=progress_printer("experiment"), executor=args.executor)
         print(f"experiment folder: {lab.experiment_dir(plan)}")
         if args.no_wait:
             print("Queued; the runs train while the lab app or `python -m pairlab runs serve` is running. "
@@ -80,6 +80,9 @@ def add_commands(sub) -> None:
     e.add_argument("--profile", default="quick", help="quick (a 2-core CPU, about 3 h for all), paper (a GPU), tiny")
     e.add_argument("--seeds", default=None, help="seeds, e.g. 0,1,2 (default: the profile's)")
     e.add_argument("--n", type=int, default=None, help="real images per domain (default: the profile's)")
+    e.add_argument("--executor", default="local", choices=["local", "slurm"],
+                   help="local: this machine's slots (default); slurm: every run as one SLURM job array "
+                        "(cluster config: $PAIRLAB_HOME/cluster.json, PAIRLAB_SLURM_*)")
     e.add_argument("--no-wait", action="store_true", help="queue the runs and return (the app or `runs serve` trains)")
     e.add_argument("--no-measure", action="store_true", help="plan: skip the step-time measurement")
     e.set_defaults(func=cmd_experiment)

@@ -127,9 +127,10 @@ def _updated_manifest(plan: Plan) -> dict:
 
 
 # ----- building and queueing ------------------------------------------------------------------------------
-def start(plan: Plan, progress=None) -> dict:
+def start(plan: Plan, progress=None, executor: str = "local") -> dict:
     """Build the missing compositions and queue the missing runs (resume failed / stopped ones); returns the
-    manifest. Nothing trains here: the queue's scheduler (the app, ``runs serve``, or ``experiment`` itself) does."""
+    manifest. Nothing trains here: the queue's scheduler (the app, ``runs serve``, or ``experiment`` itself) does.
+    ``executor="slurm"``: the runs go to SLURM as one job array."""
     report = progress or (lambda f, m: None)
     data = _updated_manifest(plan)
     _write_manifest(plan, data)
@@ -147,19 +148,20 @@ def start(plan: Plan, progress=None) -> dict:
     # seed-major: every configuration's first seed trains before any second seed, so a half-done experiment
     # already has each configuration once
     q = _queue()
-    for seed in plan.seeds:
-        for arm_id, arm in todo:
-            entry = data["arms"][arm_id]
-            rid = run_name(plan, arm_id, seed)
-            run = Run(q.root / rid)
-            if run.is_run():
-                if run.state() in ("failed", "stopped"):
-                    q.resume(rid)
-            else:
-                q.launch([entry["composition"]], arm.model, plan.profile.preset, list(plan.profile.overrides),
-                         seeds=[seed], name=rid)
-            entry["runs"][str(seed)] = rid
-        _write_manifest(plan, data)
+    with q.deferred():  # on SLURM: every run of the experiment in one job array
+        for seed in plan.seeds:
+            for arm_id, arm in todo:
+                entry = data["arms"][arm_id]
+                rid = run_name(plan, arm_id, seed)
+                run = Run(q.root / rid)
+                if run.is_run():
+                    if run.state() in ("failed", "stopped"):
+                        q.resume(rid, executor=executor)
+                else:
+                    q.launch([entry["composition"]], arm.model, plan.profile.preset, list(plan.profile.overrides),
+                             seeds=[seed], name=rid, executor=executor)
+                entry["runs"][str(seed)] = rid
+            _write_manifest(plan, data)
     report(1.0, f"{len(plan.runs)} runs queued or done")
     return data
 
