@@ -418,3 +418,28 @@ def test_train_command_names_and_resumes_the_run(comp, tmp_path, capsys):
     assert "resuming run" in capsys.readouterr().out
     with pytest.raises(UserError, match="does not exist"):
         train_command(tmp_path / "missing", "cyclegan", "cpu-demo-64", overrides, runs_dir=tmp_path / "runs")
+
+
+def test_early_and_final_sample_and_status_between_log_steps(comp, tmp_path, monkeypatch):
+    """Issue 16: sample_every > max_iters still gives a sample early and one at the end; the status moves between
+    log steps (at most once a second, so it stays cheap)."""
+    import pairlab.train.loop as loop_mod
+
+    run = tmp_path / "run-cadence"
+    seen_iters = []
+    real_update = loop_mod.Run.update_status
+
+    def spy(self, **fields):
+        if "iteration" in fields:
+            seen_iters.append(fields["iteration"])
+        return real_update(self, **fields)
+
+    monkeypatch.setattr(loop_mod.Run, "update_status", spy)
+    clock = iter(range(10**6))
+    real_time = loop_mod.time.time
+    monkeypatch.setattr(loop_mod.time, "time", lambda: real_time() + 2.0 * next(clock))  # 2 s per call: always due
+    status = train(comp, run, tiny(max_iters=8, sample_every=1000, log_every=4, save_every=1000))
+    assert status["state"] == "done"
+    names = sorted(p.name for p in (run / "samples").glob("*.png"))
+    assert names == ["iter_000004.png", "iter_000008.png"], names
+    assert {1, 2, 3, 5, 6, 7} <= set(seen_iters)  # status between log steps, not only at 4 and 8

@@ -235,6 +235,10 @@ def train(composition_dir, run_dir, config: TrainConfig | None = None,
         session_start, session_it0 = time.time(), it
         interval_start, interval_it0 = time.time(), it
         stopped = False
+        # the first sample early (a grid to look at before sample_every, which may exceed max_iters), then every
+        # sample_every, and always a final one at the end (done or stopped)
+        early_sample = not run.samples()
+        status_every_s, last_status = 1.0, time.time()
         while it < total:
             if index >= data.length:  # epoch boundary
                 epoch, index = epoch + 1, 0
@@ -261,13 +265,21 @@ def train(composition_dir, run_dir, config: TrainConfig | None = None,
                     raise UserError(f"Training diverged at iteration {it} (a loss is not finite); try a lower lr.")
                 status = run.update_status(progress=it / total, iteration=it, epoch=epoch, its_per_s=speed,
                                       eta_s=(total - it) / max(session_speed, 1e-9))
+                last_status = now
                 if progress:
                     progress(dict(status, losses=losses, lr=model.lr))
+            elif time.time() - last_status >= status_every_s:  # progress between log steps: at most once a second
+                now = time.time()
+                session_speed = (it - session_it0) / max(now - session_start, 1e-9)
+                status = run.update_status(progress=it / total, iteration=it, epoch=epoch,
+                                           eta_s=(total - it) / max(session_speed, 1e-9))
+                last_status = now
             if it % cfg.save_every == 0 or it == total or stopped:
                 losses = flush()
                 save()
-            if it % cfg.sample_every == 0 or it == total:
+            if it % cfg.sample_every == 0 or it == total or stopped or (early_sample and it >= cfg.log_every):
                 sample()
+                early_sample = False
             if stopped:
                 break
 

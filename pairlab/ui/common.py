@@ -71,3 +71,35 @@ def number(value, label: str, whole: bool = True, low: float | None = None, high
             f"at least {low:g}" if low is not None else f"at most {high:g}")
         raise UserError(f"{label[0].upper() + label[1:]} must be {bounds}, got {x:g}.")
     return int(x) if whole else x
+
+
+def error_sentence(exc: BaseException) -> str:
+    """The one sentence a user sees for ``exc`` (a UserError's text; anything else a short, typed message)."""
+    if isinstance(exc, UserError):
+        return str(exc)
+    if isinstance(exc, gr.Error):
+        return str(exc.message)
+    traceback.print_exc(file=sys.stderr)
+    return f"Unexpected error ({type(exc).__name__}): {exc}"
+
+
+def to_status(fn, n_outputs: int, status_index: int, prefix: str = "⚠ "):
+    """Wrap a handler with ``n_outputs`` outputs: an error becomes one line in the output at ``status_index``
+    (the tab's status line) and every other output keeps its last good content (gr.skip()), so no component is
+    left in an error state and nothing on the page is blanked."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except Exception as exc:  # noqa: BLE001 - every error is one line; the app keeps serving
+            out = [gr.skip() for _ in range(n_outputs)]
+            out[status_index] = prefix + error_sentence(exc)
+            return tuple(out) if n_outputs > 1 else out[0]
+
+    return wrapper
+
+
+def ids_hidden_css() -> str:
+    """CSS for readable tables: no mid-word wrapping in cells."""
+    return ".pl-table td, .pl-table th { word-break: normal !important; overflow-wrap: normal !important; }"

@@ -9,7 +9,7 @@ import plotly.graph_objects as go
 
 from .. import lab
 from ..errors import UserError
-from .common import friendly, number, progress_adapter
+from .common import friendly, number, progress_adapter, to_status
 
 SOURCE_KINDS = {
     "SynthFaces (embedded)": "synthfaces",
@@ -79,7 +79,7 @@ def composition_table():
 
 
 def build_tab():
-    with gr.Tab("Datasets", id="datasets"):
+    with gr.Tab("Datasets", id="datasets") as tab:
         gr.Markdown("Build **alpha-paired** datasets from paired data and **pseudo-paired** datasets with a synthesizer "
                     "M ≈ T⁻¹ (paper 000, Sec. 3 and 5). A = with the attribute, B = without.")
         with gr.Row():
@@ -123,7 +123,8 @@ def build_tab():
             chart = gr.Plot(label="Make-up by provenance", elem_id="ds-chart")
         gr.Markdown("### Built compositions")
         table = gr.Dataframe(headers=["name", "task", "recipe", "alpha", "trainA", "trainB", "testA", "source", "seed"],
-                             interactive=False, elem_id="ds-table")
+                             interactive=False, elem_id="ds-table", wrap=False, max_height=400,
+                             column_widths=["34%", "9%", "9%", "6%", "7%", "7%", "6%", "16%", "6%"])
         with gr.Row():
             chosen = gr.Dropdown([], label="Composition", elem_id="ds-chosen", scale=3)
             refresh_btn = gr.Button("Refresh", scale=1)
@@ -160,7 +161,10 @@ def build_tab():
         def do_open(kind_label, sf_count, sf_size, sf_seed, folder, progress=gr.Progress()):
             return source_summary(open_source(**named(SOURCE_FIELDS, locals()), progress=progress_adapter(progress)))
 
-        open_btn.click(do_open, source_inputs, source_info)
+        def do_open_status(*args, progress=gr.Progress()):
+            return do_open(*args, progress=progress), ""
+
+        open_btn.click(to_status(do_open_status, 2, 1), source_inputs, [source_info, status])
 
         @friendly
         def do_preview(kind_label, sf_count, sf_size, sf_seed, folder, kind, task, n, alpha, augmentation,
@@ -175,7 +179,7 @@ def build_tab():
             msg = f"Preview of **{rec.short_name()}**: measured alpha {p['alpha_measured']:.3f}" + (f"; skipped {skipped}" if skipped else "")
             return p["examples"], makeup_figure(p["makeup"], p["alpha_measured"], "planned"), msg, source_summary(source)
 
-        preview_btn.click(do_preview, source_inputs + recipe_inputs, [gallery, chart, status, source_info])
+        preview_btn.click(to_status(do_preview, 4, 2), source_inputs + recipe_inputs, [gallery, chart, status, source_info])
 
         @friendly
         def do_build(kind_label, sf_count, sf_size, sf_seed, folder, kind, task, n, alpha, augmentation,
@@ -196,15 +200,18 @@ def build_tab():
                    f"measured alpha {m['alpha_measured']:.3f}" + (f"  \n{note}" if note else "")
                    + ("  \n" + "  \n".join(report) if report else ""))
             return (examples, makeup_figure(lab.makeup(m), m["alpha_measured"], path.name), msg, rows,
-                    gr.update(choices=names, value=path.name))
+                    gr.update(choices=names, value=path.name), path.name)
 
-        build_event = build_btn.click(do_build, source_inputs + recipe_inputs + [name], [gallery, chart, status, table, chosen])
+        built = gr.State(None)  # the just-built composition's name (None after a failed build): opened next
+        build_event = build_btn.click(to_status(do_build, 6, 2), source_inputs + recipe_inputs + [name],
+                                      [gallery, chart, status, table, chosen, built])
 
         def do_refresh():
             rows, names = composition_table()
             return rows, gr.update(choices=names, value=names[-1] if names else None)
 
         refresh_btn.click(do_refresh, None, [table, chosen])
+        tab.select(do_refresh, None, [table, chosen])  # compositions built elsewhere (CLI, experiments) show up
 
         @friendly
         def do_open_comp(comp_name):
@@ -220,19 +227,37 @@ def build_tab():
             info = (f"**{comp_name}** — recipe `{r['kind']}`, task {m['task']}, seed {m['seed']}, source {m['source']['name']} "
                     f"(`{m['source']['fingerprint']}`), measured alpha {m['alpha_measured']:.3f}, image size {m['image_size']}, "
                     f"ground truth for test images: {'yes' if m.get('has_truth') else 'no'}  \nfolder: `{path}`")
-            return info, imgs, makeup_figure(lab.makeup(m), m["alpha_measured"], comp_name)
+            return info, imgs, makeup_figure(lab.makeup(m), m["alpha_measured"], comp_name), ""
 
-        open_comp_btn.click(do_open_comp, chosen, [comp_info, comp_gallery, chart])
-        chosen.input(do_open_comp, chosen, [comp_info, comp_gallery, chart])
-        build_event.success(do_open_comp, chosen, [comp_info, comp_gallery, chart])
+        comp_outs = [comp_info, comp_gallery, chart, status]
+        open_comp_btn.click(to_status(do_open_comp, 4, 3), chosen, comp_outs)
+        chosen.input(to_status(do_open_comp, 4, 3), chosen, comp_outs)
 
-        @friendly
-        def do_delete(comp_name):
+        def open_built(built_name):
+            if not built_name:  # the build failed: its sentence stays in the status line
+                return gr.skip(), gr.skip(), gr.skip(), gr.skip(), None
+            info, imgs, fig, _ = do_open_comp(built_name)
+            return info, imgs, fig, gr.skip(), None
+
+        build_event.then(to_status(open_built, 5, 3), built, comp_outs + [built])
+
+        # Delete is two steps: the first click asks, a second click on the same composition deletes.
+        armed = gr.State(None)
+
+        def do_delete(comp_name, armed_name):
             if not comp_name:
                 raise UserError("Choose a composition first.")
+            if armed_name != comp_name:
+                return (gr.skip(), gr.skip(), gr.skip(), f"Delete **{comp_name}** and its images? Click **Confirm delete** to delete it.",
+                        comp_name, gr.update(value="Confirm delete"))
             lab.delete_composition(comp_name)
             rows, names = composition_table()
-            return rows, gr.update(choices=names, value=None), f"Deleted {comp_name}."
+            return rows, gr.update(choices=names, value=None), "", f"Deleted {comp_name}.", None, gr.update(value="Delete")
 
-        delete_btn.click(do_delete, chosen, [table, chosen, comp_info])
+        delete_btn.click(to_status(do_delete, 6, 3), [chosen, armed], [table, chosen, comp_info, status, armed, delete_btn])
+
+        def disarm():
+            return None, gr.update(value="Delete")
+
+        chosen.change(disarm, None, [armed, delete_btn])
     return {"table": table, "chosen": chosen, "refresh": do_refresh}
