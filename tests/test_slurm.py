@@ -219,3 +219,25 @@ def test_cluster_config_file_and_environment(home, monkeypatch):
     cfg = cluster_config()
     assert cfg["partition"] == "gpu" and cfg["gpus_per_job"] == 1 and cfg["time_min"] == 30
     assert cfg["sbatch"] == {"account": "lab"} and cfg["array_parallelism"] == 64
+
+
+def test_tabs_offer_slurm_only_with_a_cluster_config(home, monkeypatch, tmp_path):
+    from pairlab.train.executor import available_executors, check_executor
+
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for tool in ("sbatch", "squeue", "scontrol", "scancel", "srun"):
+        (bin_dir / tool).write_text("#!/bin/sh\nexit 0\n")
+        (bin_dir / tool).chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    assert available_executors() == ["local"]  # no cluster config: the tabs hide the choice
+    home.mkdir(parents=True, exist_ok=True)
+    (home / "cluster.json").write_text('{"partition": "debug"}')
+    assert available_executors() == ["local", "slurm"]
+    (home / "cluster.json").write_text('{"partiton": "debug"}')
+    assert available_executors() == ["local"]  # a bad config offers nothing it cannot run
+    with pytest.raises(UserError, match="Unknown executor 'k8s'"):
+        check_executor("k8s")
+    monkeypatch.setenv("PATH", "/nonexistent")
+    with pytest.raises(UserError, match="SLURM is not available here"):
+        check_executor("slurm")

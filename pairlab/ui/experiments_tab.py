@@ -303,6 +303,9 @@ def build_tab() -> dict:
                                    min_width=100)
                 measure = gr.Checkbox(value=True, label="Measure the step time here for the estimate (10-60 s)",
                                       elem_id="ex-measure")
+                execs = lab.available_executors()  # 'slurm' only when a cluster config exists and sbatch answers
+                executor = gr.Dropdown(execs, value="local", label="Executor (local slots, or one SLURM job array)",
+                                       visible=len(execs) > 1, elem_id="ex-executor")
                 with gr.Row():
                     plan_btn = gr.Button("Plan", elem_id="ex-plan", min_width=80)
                     start_btn = gr.Button("Start", variant="primary", elem_id="ex-start", min_width=80)
@@ -375,11 +378,11 @@ def build_tab() -> dict:
         planned.then(do_measure, [watch, measure], plan_outputs, show_progress_on=[estimate])
 
         @status_line(status)
-        def do_start(exp, tk, prof, sd, nn, w, progress=gr.Progress()):
+        def do_start(exp, tk, prof, sd, nn, w, ex="local", progress=gr.Progress()):
             f = form(exp, tk, prof, sd, nn)
             plan = make_plan(f)
             before = lab.experiment_status(plan)["counts"].get("done", 0)
-            lab.start_experiment(plan, progress_adapter(progress))
+            lab.start_experiment(plan, progress_adapter(progress), executor=ex or "local")
             workspace.remember_view(VIEW, f)
             est = lab.estimate_experiment(plan, measure=False)
             out = show_plan(plan, f, est)
@@ -388,12 +391,13 @@ def build_tab() -> dict:
             new = len(plan.runs) - before
             out[status] = (f"Started {plan_title(plan)}: {new} run(s) queued or resumed"
                            + (f", {before} already done" if before else "")
-                           + ". The app trains them in the background; the table refreshes by itself."
+                           + (". SLURM trains them as one job array" if ex == "slurm" else
+                              ". The app trains them in the background") + "; the table refreshes by itself."
                            if new else f"Every run of {plan_title(plan)} is done already: press Report.")
             out[timer] = gr.Timer(active=bool(new))
             return out
 
-        start_btn.click(do_start, form_inputs + [watch], plan_outputs, show_progress_on=[status, overall])
+        start_btn.click(do_start, form_inputs + [watch, executor], plan_outputs, show_progress_on=[status, overall])
 
         def on_timer(w):
             try:
