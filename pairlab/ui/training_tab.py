@@ -17,7 +17,7 @@ from ..train import curves as curve_math
 from .common import error_sentence, friendly
 
 HEADERS = ["run", "composition", "model", "preset", "seed", "state", "progress", "ETA", "error"]
-WIDTHS = ["20%", "22%", "8%", "11%", "5%", "8%", "12%", "6%", "8%"]
+WIDTHS = ["27%", "14%", "9%", "11%", "5%", "9%", "12%", "7%", "6%"]  # the short name gets the most room
 DELETE_LABEL, CONFIRM_LABEL = "Delete", "Confirm delete"
 
 
@@ -90,7 +90,8 @@ def sample_caption(sample_path, model: str, image_size: int | None) -> str:
         two_way = "BtoA" in lab.get_spec(model).generators
     except Exception:  # noqa: BLE001 - an unknown kind: say only what is certain
         two_way = False
-    name = html.escape(Path(str(sample_path)).stem.replace("iter_", "iteration ").lstrip())
+    stem = Path(str(sample_path)).stem
+    name = f"iteration {int(stem[5:])}" if stem.startswith("iter_") and stem[5:].isdigit() else html.escape(stem)
     if rows and two_way and rows % 2 == 0:
         half = rows // 2
         return (f"**Samples at {name}** — rows 1–{half}: **A→B** (input A | translated B | reconstructed A); "
