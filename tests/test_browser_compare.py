@@ -15,6 +15,11 @@ pytestmark = pytest.mark.browser
 KEEP = {"MSE to ground truth", "L1 to ground truth"}
 
 
+def no_error_pills(page) -> bool:
+    """No component is left in Gradio's error state (the red 'Error' pill that blanks it and blocks clicks)."""
+    return page.locator(".error:visible").count() == 0 and page.get_by_text("Error", exact=True).count() == 0
+
+
 def test_compare_tab_evaluate_grid_table_plot_csv(tmp_path, monkeypatch):
     browser_or_skip()
     from pairlab import lab
@@ -43,17 +48,28 @@ def test_compare_tab_evaluate_grid_table_plot_csv(tmp_path, monkeypatch):
         page.goto(url)
         page.get_by_role("tab", name="Compare").click()
         page.locator("#cmp-evaluate").wait_for()
+        # only the metrics that can run here are ticked (no palette, no LPIPS weights): label scores and LPIPS off
+        checked = {lab_.inner_text().strip() for lab_ in page.locator("#cmp-metrics label").all()
+                   if lab_.locator("input").is_checked()}
+        assert not any("LPIPS" in c for c in checked) and "MSE to ground truth" in checked
+        # two error paths -> one status line, nothing left in an error state, and the page still works after
+        page.locator("#cmp-evaluate").click()
+        page.locator("#cmp-status").get_by_text("Choose at least one finished run").wait_for(timeout=30_000)
+        page.locator("#cmp-show").click()
+        wait_for(lambda: "Choose at least one" in page.locator("#cmp-status").inner_text(), timeout=30, what="grid error")
+        assert no_error_pills(page)
         # pick the runs in the multi-select
         for run_id in ("a1-s0", "a0-s0", "a1-s1", "no-ckpt"):
             page.locator("#cmp-runs input").first.click()
-            page.locator("#cmp-runs [role=option]", has_text=f"{run_id} (").first.click()
+            page.locator("#cmp-runs [role=option]", has_text=f"· {run_id}").first.click()
         page.keyboard.press("Escape")
         wait_for(lambda: all(r in page.locator("#cmp-runs").inner_text() for r in ("a1-s0", "a0-s0", "no-ckpt")),
                  timeout=20, what="runs selected")
         # only the cheap ground-truth metrics for speed
         for name, metric in REGISTRY.items():
-            if metric.label not in KEEP:
-                page.locator("#cmp-metrics label", has_text=metric.label).first.click()
+            box = page.locator("#cmp-metrics label", has_text=metric.label).first
+            if (metric.label in KEEP) != box.locator("input").is_checked():
+                box.click()
         t1 = time.time()
         page.locator("#cmp-evaluate").click()
         page.locator("#cmp-status").get_by_text("Evaluated 3 of 4 run(s)").wait_for(timeout=120_000)
@@ -67,7 +83,10 @@ def test_compare_tab_evaluate_grid_table_plot_csv(tmp_path, monkeypatch):
         assert "source (A)" in info and "ground truth (B)" in info
         assert info.index("alpha 0.00") < info.index("alpha 1.00")
         table = page.locator("#cmp-table").inner_text()
-        assert "a0-s0" in table and "a1-s1" in table and "MSE to ground truth" in table
+        # short names (model, recipe, seed, hash), the test-set size, the full id only in the exports
+        assert "cyclegan" in table and " s1 #" in table and "MSE to ground truth" in table
+        assert "test images" in table
+        assert no_error_pills(page)
         assert "no checkpoints" in table
         assert "input unchanged (identity map)" in table  # the baseline row, on the same test images
         page.locator("#cmp-plot .js-plotly-plot .scatterlayer .trace").first.wait_for()

@@ -68,6 +68,11 @@ def fake_classifier(source, attribute="Eyeglasses"):
                    {"kind": "attribute-classifier", "attribute": attribute, "heldout_accuracy": None})
 
 
+def no_error_pills(page) -> bool:
+    """No component is left in Gradio's error state (the red 'Error' pill that blanks it and blocks clicks)."""
+    return page.locator(".error:visible").count() == 0 and page.get_by_text("Error", exact=True).count() == 0
+
+
 def test_features_tab_plot_toggle_hover_export(tmp_path, monkeypatch):
     browser_or_skip()
     from pairlab import lab
@@ -94,6 +99,12 @@ def test_features_tab_plot_toggle_hover_export(tmp_path, monkeypatch):
         page.goto(url)
         page.get_by_role("tab", name="Feature space").click()
         page.locator("#feat-plot-btn").wait_for()
+        # two error paths: Plot with nothing chosen, exports before any plot -> one status line, no error pills
+        page.locator("#feat-plot-btn").click()
+        page.locator("#feat-status").get_by_text("Choose a composition").wait_for(timeout=30_000)
+        page.locator("#feat-export").click()
+        page.locator("#feat-status").get_by_text("Plot a feature space first").wait_for(timeout=30_000)
+        assert no_error_pills(page)
         page.locator("#feat-comp input").first.click()
         page.locator("[role=option]", has_text="feat-explicit").first.click()
         page.locator("#feat-runs input").first.click()  # a multi-select keeps its options open
@@ -154,14 +165,21 @@ def test_features_tab_plot_toggle_hover_export(tmp_path, monkeypatch):
         before = page.evaluate("""() => { const gd = document.querySelector('#feat-plot .js-plotly-plot');
             const t = gd._fullData.find(d => d.name.startsWith('all data ellipse'));
             return Math.max(...t.x) - Math.min(...t.x); }""")
+        t_sigma = time.time()
         page.locator("#feat-sigma label", has_text="2σ").click()
         wait_for(lambda: "2σ" in (page.locator("#feat-plot .gtitle").first.text_content() or ""), timeout=60, what="2 sigma title")
         after = page.evaluate("""() => { const gd = document.querySelector('#feat-plot .js-plotly-plot');
             const t = gd._fullData.find(d => d.name.startsWith('all data ellipse'));
             return Math.max(...t.x) - Math.min(...t.x); }""")
+        print(f"sigma switch in {time.time() - t_sigma:.1f}s")
         assert after == pytest.approx(2 * before, rel=0.02)
 
         # exports
+        # the sigma switch redraws only (no export is written): it is quick, and the exports come on request
+        assert page.locator("#feat-files a[download]").count() == 0
+        page.locator("#feat-export").click()
+        page.locator("#feat-files a[download='feature-space.png']").wait_for(timeout=60_000)
+        assert no_error_pills(page)
         for name in ("feature-space.png", "feature-space.html", "groups.csv"):
             assert page.locator(f"#feat-files a[download='{name}']").count() == 1, name
         with page.expect_download() as dl:

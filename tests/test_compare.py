@@ -308,3 +308,64 @@ def test_headless_compare_writes_what_the_tab_writes(cmp_ws, tmp_path, capsys):
         headless(ids, metrics=[])
     assert cli.main(["compare", "no-such-run", "--out", str(tmp_path / "x")]) == 2
     assert "There is no run folder no-such-run" in capsys.readouterr().err
+
+
+# ----- issue 16: what the Compare tab shows ----------------------------------------------------------------
+def test_only_runnable_metrics_are_ticked_by_default(monkeypatch, tmp_path):
+    """Label-map scores (no palette on faces) and LPIPS (no AlexNet weights here) are not ticked by default."""
+    from pairlab.eval import REGISTRY
+
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "empty_torch_home"))
+    names = lab.Comparison.default_metrics()
+    assert "gt_mse" in names and "gt_l1" in names
+    for name in names:
+        assert "palette" not in REGISTRY[name].needs and "lpips_weights" not in REGISTRY[name].needs
+    assert len(names) < len(REGISTRY)
+
+
+def test_short_labels_tell_runs_apart_that_differ_only_by_max_iters(cmp_ws, tmp_path):
+    from pairlab.eval.comparison import short_labels
+    from pairlab.train.run import Run
+
+    a = tmp_path / "runs" / "a-very-long-run-id-of-seventy-characters-or-so-0123456789-abcdefghij-1"
+    b = tmp_path / "runs" / "a-very-long-run-id-of-seventy-characters-or-so-0123456789-abcdefghij-2"
+    shutil.copytree(cmp_ws["runs"]["hi-s0"], a)
+    shutil.copytree(cmp_ws["runs"]["hi-s0"], b)
+    cfg = b / "config.json"
+    import json
+
+    data = json.loads(cfg.read_text())
+    data["max_iters"] = int(data.get("max_iters") or 2) + 5
+    cfg.write_text(json.dumps(data))
+    labels = short_labels([Run(a), Run(b)])
+    assert labels[a.name] != labels[b.name]
+    assert all("max_iters=" in v and len(v) < 60 for v in labels.values())
+
+
+def test_display_table_short_names_and_test_set_size(cmp_ws):
+    r = cmp_ws["runs"]
+    results = evaluate_runs([r["hi-s0"], r["lo-s0"]], metrics=FAST)
+    c = lab.Comparison.from_results(results)
+    headers, rows = c.display_table({"hi-s0": "cyclegan α1.00 s0 #abc"})
+    assert headers[:2] == ["run", "test images"]
+    assert rows[[row[0] for row in rows].index("cyclegan α1.00 s0 #abc")][1] == str(results[0]["n_test"])
+    assert c.csv().splitlines()[1].split(",")[0] in ("lo-s0", "hi-s0")  # exports keep the full id
+
+
+def test_categorical_views_are_bars_and_one_seed_says_so(cmp_ws):
+    r = cmp_ws["runs"]
+    results = evaluate_runs([r["hi-s0"], r["lo-s0"]], metrics=FAST)
+    bars = lab.Comparison.from_results(results, view="baselines").figure("gt_mse")
+    assert bars.data[0].type == "bar"
+    line = lab.Comparison.from_results(results).figure("gt_mse")
+    assert line.data[0].type == "scatter"
+    assert "over seeds" not in line.layout.title.text and "one seed" in line.layout.title.text
+
+
+def test_unavailable_metrics_in_one_line():
+    c = lab.Comparison.from_results([{"name": "r1", "ok": True, "metrics": {}, "unavailable": {
+        "lpips": "LPIPS to ground truth is unavailable: put the AlexNet weights here.",
+        "lpips_input": "LPIPS input-output is unavailable: put the AlexNet weights here."}}])
+    line = c.unavailable_line()
+    assert "\n" not in line and "LPIPS to ground truth" in line and "LPIPS input-output" in line
+    assert c.report().count("unavailable") <= 1

@@ -74,15 +74,37 @@ def problems_text(problems: dict[str, str], note: str = "", markdown: bool = Tru
     return "\n".join(head + lines)
 
 
-def figure(results: list[dict], metric: str | None):
-    """The plotly figure of one metric against alpha: a line per series with error bars over seeds, the
-    input-unchanged baseline as a dashed reference line (its interval as a band)."""
+#: views whose runs are categories (recipes, model kinds), not points on an alpha axis: drawn as bars
+CATEGORICAL_VIEWS = ("baselines", "explicit")
+
+
+def interval_wording(series: list[dict]) -> str:
+    """What the error bars are: over seeds when some point has two or more seeds, else over test images."""
+    most = max((n for s in series for n in s.get("seeds", [])), default=1)
+    return "95% interval over seeds" if most > 1 else "95% bootstrap interval over test images (one seed)"
+
+
+def figure(results: list[dict], metric: str | None, view: str = "all"):
+    """The plotly figure of one metric: against alpha, a line per series with 95% error bars (over seeds when there
+    are several, else over test images); for the categorical views (Table 4, Table 7) a bar per series and alpha.
+    The input-unchanged baseline is a dashed reference line (its interval as a band)."""
     import plotly.graph_objects as go
 
     fig = go.Figure()
     metric = metric or next(iter(core.plotted_metrics(results)), None)
     series = core.plot_series(results, metric) if metric else []
-    for k, s in enumerate(series):
+    bars = view in CATEGORICAL_VIEWS
+    if bars and series:
+        names, ys, lo, hi, seeds = [], [], [], [], []
+        for s in series:
+            for x, y, el, eh, n in zip(s["x"], s["y"], s["err_low"], s["err_high"], s["seeds"]):
+                names.append(f"{s['name']} α{x:.2f}")
+                ys.append(y), lo.append(el), hi.append(eh), seeds.append(n)
+        fig.add_trace(go.Bar(x=names, y=ys, marker_color=[COLORS[k % len(COLORS)] for k in range(len(names))],
+                             error_y={"type": "data", "symmetric": False, "array": hi, "arrayminus": lo},
+                             customdata=seeds, name=metric,
+                             hovertemplate="%{x}: %{y:.4f} (%{customdata} seed(s))<extra></extra>"))
+    for k, s in enumerate([] if bars else series):
         fig.add_trace(go.Scatter(
             x=s["x"], y=s["y"], mode="lines+markers", name=s["name"], line={"color": COLORS[k % len(COLORS)]},
             error_y={"type": "data", "symmetric": False, "array": s["err_high"], "arrayminus": s["err_low"]},
@@ -98,8 +120,11 @@ def figure(results: list[dict], metric: str | None):
     label = first["label"] if first else (REGISTRY[metric].label if metric in REGISTRY else "metric")
     arrow = "" if not first or first["lower_is_better"] is None else \
         (" (lower is better)" if first["lower_is_better"] else " (higher is better)")
-    fig.update_layout(title=f"{label} against alpha{arrow}", xaxis_title="alpha (measured)", yaxis_title=label,
-                      height=360, margin={"l": 50, "r": 20, "t": 50, "b": 40}, template="plotly_white",
+    what = f"{label} by run group{arrow}" if bars else f"{label} against alpha{arrow}"
+    if series:
+        what += f"<br><sup>error bars: {interval_wording(series)}</sup>"
+    fig.update_layout(title=what, xaxis_title="run group" if bars else "alpha (measured)", yaxis_title=label,
+                      height=380, margin={"l": 50, "r": 20, "t": 70, "b": 40}, template="plotly_white",
                       legend={"orientation": "h", "y": -0.2})
     if not series and not lines:
         fig.add_annotation(text="Evaluate runs to plot their metrics", showarrow=False, x=0.5, y=0.5,
@@ -163,6 +188,22 @@ class Comparison:
         agg = self.aggregate if aggregate is None else aggregate
         return core.comparison_table(self.results, by=self.by, aggregate=bool(agg), mark_best=True)
 
+    def display_table(self, labels: dict[str, str] | None = None,
+                      aggregate: bool | None = None) -> tuple[list[str], list[list[str]]]:
+        """``table()`` for the screen: run ids replaced by their short ``labels`` (id -> label; the full id stays in
+        the exports) and a 'test images' column after the first, so runs on different test sets are told apart."""
+        headers, rows = self.table(aggregate)
+        labels = labels or {}
+        n_test = {}
+        for r in self.results:
+            n = r.get("n_test")
+            if n is None:
+                ns = [m.get("n") for m in (r.get("metrics") or {}).values() if isinstance(m, dict) and m.get("n")]
+                n = max(ns) if ns else None
+            n_test[str(r.get("name", ""))] = "" if n is None else str(n)
+        out = [[labels.get(str(row[0]), row[0]), n_test.get(str(row[0]), "")] + list(row[1:]) for row in rows]
+        return [headers[0], "test images"] + list(headers[1:]), out
+
     def csv(self, aggregate: bool | None = None) -> str:
         """The table as CSV: full run ids, and separate mean / low / high columns per metric (full precision)."""
         agg = self.aggregate if aggregate is None else aggregate
@@ -195,7 +236,7 @@ class Comparison:
 
     def figure(self, metric: str | None = None):
         """The plotly figure of ``metric`` (default the first plotted one) against alpha."""
-        return figure(self.results, metric)
+        return figure(self.results, metric, self.view)
 
     # ----- the grid -------------------------------------------------------------------------------------
     def grid(self):
@@ -230,6 +271,23 @@ class Comparison:
                 found.setdefault(name, [why, 0])[1] += 0 if is_baseline(r) else 1
         return [why + (f" ({n} runs)" if n > 1 else "") for why, n in found.values()]
 
+    def unavailable_line(self) -> str:
+        """All unavailable metrics in one line: their labels, and the first reason (the full sentences are in
+        ``unavailable()`` and comparison.json)."""
+        lines = self.unavailable()
+        if not lines:
+            return ""
+        labels = [ln.split(" is unavailable:")[0] for ln in lines]
+        first = lines[0].split(" is unavailable: ", 1)[-1]
+        return f"Not evaluated ({len(labels)}): {', '.join(labels)}. First reason: {first}"
+
+    @staticmethod
+    def default_metrics() -> list[str]:
+        """The metric names ticked by default: those that can run without a palette or missing weights."""
+        from .metrics import default_metric_names
+
+        return default_metric_names()
+
     def notes(self) -> list[str]:
         """The metrics' notes and the baseline's (which metrics do not apply to it)."""
         note = baseline_note(self.results)
@@ -256,9 +314,9 @@ class Comparison:
             return problems_text(self.sheet.get("problems") or {}, self.note, markdown)
         esc = html.escape if markdown else (lambda s: s)
         text = problems_text(self.problems(), self.note, markdown)
-        unavailable = self.unavailable()
-        if unavailable:
-            text += "\n\n" + "\n".join(f"- {esc(line)}" for line in unavailable)
+        line = self.unavailable_line()
+        if line:
+            text += "\n\n" + esc(line)
         extra = self.notes()
         if extra:
             text += "\n\n" + "\n".join(f"- {esc(n)}" for n in extra)
@@ -346,3 +404,20 @@ def compare(runs, view: str = "all", metrics=None, checkpoint="latest", directio
     return Comparison(runs=tuple(str(f) for f in folders), view=view, order=order, direction=direction,
                       checkpoint=checkpoint, aggregate=bool(aggregate), note=note, evaluated=bool(evaluate),
                       results=results, sheet=sheet, outline=bool(outline))
+
+
+def short_labels(runs) -> dict[str, str]:
+    """Run id -> a short label for tables, legends and captions: ``Run.display_name()`` plus every config setting
+    that differs between the given runs and is not already in it (model, seed), e.g.
+    ``cyclegan α0.50 s0 #924167 max_iters=2``; the full id stays for hover and exports. ``runs``: Run objects."""
+    runs = list(runs)
+    configs = {r.path.name: (r.config_dict() or {}) for r in runs}
+    keys = sorted({k for c in configs.values() for k in c})
+    differing = [k for k in keys if k not in ("model", "seed", "composition")
+                 and len({repr(c.get(k)) for c in configs.values()}) > 1]
+    out = {}
+    for r in runs:
+        c = configs[r.path.name]
+        extra = " ".join(f"{k}={c.get(k)}" for k in differing)
+        out[r.path.name] = r.display_name() + (f" {extra}" if extra else "")
+    return out

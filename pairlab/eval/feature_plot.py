@@ -232,12 +232,30 @@ def render_png(space: FeatureSpace, path: Path, width: int = 1500, height: int =
 
 
 # ================================================================================ exports
+def plotly_png(fig, path: Path) -> Path | None:
+    """The plotly figure itself as PNG through kaleido (which drives the system Chromium); None when kaleido or a
+    browser is not available, so the caller falls back to the PIL drawing."""
+    import os
+
+    try:
+        import kaleido  # noqa: F401
+    except ImportError:
+        return None
+    if not os.environ.get("BROWSER_PATH") and Path("/usr/bin/chromium").exists():
+        os.environ["BROWSER_PATH"] = "/usr/bin/chromium"
+    try:
+        fig.write_image(str(path), format="png", scale=1)
+    except Exception:  # no browser, a kaleido/plotly mismatch: the PIL drawing instead
+        return None
+    return path if Path(path).exists() and Path(path).stat().st_size > 0 else None
+
+
 def export(space: FeatureSpace, folder: Path, fig=None) -> dict[str, Path]:
     """figure.png, figure.html (standalone), groups.csv (group means and distances), request.json."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     fig = fig if fig is not None else make_figure(space)
-    paths = {"png": render_png(space, folder / "feature-space.png"),
+    paths = {"png": plotly_png(fig, folder / "feature-space.png") or render_png(space, folder / "feature-space.png"),
              "html": write_html(fig, folder / "feature-space.html")}
     rows = group_stats(space)
     cols = ["panel", "group", "key", "n", "pc1", "pc2", "axis_major", "axis_minor", "d_real_on", "d_real_off",

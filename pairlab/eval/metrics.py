@@ -391,6 +391,20 @@ def register(metric: Metric) -> Metric:
     return metric
 
 
+def default_metric_names() -> list[str]:
+    """The metrics worth ticking by default: those whose needs do not depend on files that are usually missing.
+    Label-map scores need a palette (faces have none) and LPIPS needs the AlexNet weights; they stay in the
+    registry but are off unless their file is here."""
+    names = []
+    for name, m in REGISTRY.items():
+        if "palette" in m.needs:
+            continue
+        if "lpips_weights" in m.needs and alexnet_weights() is None:
+            continue
+        names.append(name)
+    return names
+
+
 def get_metrics(names=None) -> list[Metric]:
     """Metrics by name (a list or a comma-separated string), all of them when None; unknown names are an error."""
     if names is None or names == "" or names == "all":

@@ -17,6 +17,27 @@ import gradio as gr
 from .. import lab, workspace
 from .common import friendly, progress_adapter, reopen_quietly
 
+
+def to_status(outputs: list, status, what: str = ""):
+    """Wrap a handler: an error (its one sentence from ``friendly``) goes to the tab's ``status`` line and every other
+    output keeps its last good content, so no component is left in an error state (no red pills)."""
+
+    def wrap(fn):
+        safe = friendly(fn)
+
+        def run(*args, **kwargs):
+            try:
+                return safe(*args, **kwargs)
+            except gr.Error as exc:
+                out = [gr.update() for _ in outputs]
+                out[outputs.index(status)] = f"⚠ {what}{exc.message}"
+                return tuple(out)
+
+        run.__name__ = getattr(fn, "__name__", "handler")
+        return run
+
+    return wrap
+
 VIEW_CHOICES = [(label, key) for key, label in lab.COMPARE_VIEWS.items()]
 METRIC_CHOICES = [(m.label, name) for name, m in lab.REGISTRY.items()]
 
@@ -30,8 +51,25 @@ def all_runs() -> list[dict]:
     return [r.describe() for r in lab.runs()]
 
 
+def run_labels(ids=None) -> dict[str, str]:
+    """Run id -> short label (display name plus the settings that differ between the runs)."""
+    runs = lab.finished_runs()
+    if ids is not None:
+        want = {str(i) for i in ids}
+        runs = [r for r in runs if r.path.name in want]
+    return _short_labels(runs)
+
+
+def _short_labels(runs):
+    from ..eval.comparison import short_labels
+
+    return short_labels(runs)
+
+
 def run_choices() -> list[tuple[str, str]]:
-    return [(f"{r['id']} ({r['composition']}, seed {r['seed']})", r["id"]) for r in finished_runs()]
+    """Short labels first (the full id after them, so typing either finds the run)."""
+    labels = run_labels()
+    return [(f"{labels.get(r['id'], r['id'])} · {r['id']}", r["id"]) for r in finished_runs()]
 
 
 def run_paths(ids) -> list[Path]:
@@ -73,7 +111,8 @@ def build_tab() -> dict:
                 with gr.Row():
                     order = gr.Radio(["alpha", "recipe"], value="alpha", label="Order columns by", elem_id="cmp-order")
                     direction = gr.Radio(["AtoB", "BtoA"], value="AtoB", label="Direction", elem_id="cmp-direction")
-                metrics = gr.CheckboxGroup(METRIC_CHOICES, value=[n for _, n in METRIC_CHOICES], label="Metrics",
+                metrics = gr.CheckboxGroup(METRIC_CHOICES, value=lab.Comparison.default_metrics(),
+                                           label="Metrics (those that cannot run here are left unticked)",
                                            elem_id="cmp-metrics")
                 aggregate = gr.Checkbox(label="One row per group of seeds (mean over seeds, t-interval)",
                                         value=False, elem_id="cmp-aggregate")
@@ -92,13 +131,13 @@ def build_tab() -> dict:
                                 type="pil", interactive=False, elem_id="cmp-grid", format="png",
                                 show_label=False)
                 grid_info = gr.Markdown("", elem_id="cmp-grid-info")
-                table = gr.Dataframe(label="Metrics (mean [95% interval])", interactive=False, elem_id="cmp-table",
-                                     wrap=True)
+                table = gr.Dataframe(label="Metrics (mean [95% interval]; ★ best; full run ids in the exports)",
+                                     interactive=False, elem_id="cmp-table", wrap=False, max_height=420)
                 with gr.Row():
                     plot_metric = gr.Dropdown(label="Plot metric", choices=[], elem_id="cmp-plot-metric", scale=1)
                     files = gr.File(label="Exports (CSV, LaTeX, grid PNG)", file_count="multiple", interactive=False,
                                     elem_id="cmp-files", scale=2)
-                plot = gr.Plot(label="Metric against alpha (error bars over seeds)", elem_id="cmp-plot")
+                plot = gr.Plot(label="Metric plot", elem_id="cmp-plot")
 
         # ----- handlers ---------------------------------------------------------------------------------
         def do_refresh(current):
@@ -113,14 +152,19 @@ def build_tab() -> dict:
                 return gr.update()
             return gr.update(value=lab.compare_sweeps(all_runs()).get(label, []))
 
-        @friendly
+        grid_outputs = [grid, grid_info, status, files, grid_file]
+        evaluate_outputs = [results_state, grid, grid_info, table, plot, plot_metric, files, status, table_files,
+                            grid_file]
+        table_outputs = [table, files, table_files, status]
+
+        @to_status(grid_outputs, status)
         def do_show(ids, view_key, by, dr, rows, seed, pg, outlined, tfiles, progress=gr.Progress()):
             c = lab.compare(run_paths(ids), view=view_key, order=by, direction=dr, rows=rows, seed=seed,
                             page=pg, outline=outlined, evaluate=False, progress=progress_adapter(progress))
             _, gpath = exported(c)
             return c.grid(), c.grid_info(), c.report(), list(tfiles or []) + ([gpath] if gpath else []), gpath
 
-        @friendly
+        @to_status(evaluate_outputs, status)
         def do_evaluate(ids, view_key, by, dr, rows, seed, pg, outlined, metric_names, agg, progress=gr.Progress()):
             c = lab.compare(run_paths(ids), view=view_key, metrics=list(metric_names or []), order=by,
                             direction=dr, aggregate=agg, rows=rows, seed=seed, page=pg, outline=outlined,
@@ -128,39 +172,38 @@ def build_tab() -> dict:
             tpaths, gpath = exported(c)
             if c.ok:
                 workspace.remember_view("compare", {"runs": list(ids)})
-            headers, trows = c.table()
+            headers, trows = c.display_table(run_labels(ids))
             first = next(iter(c.plotted_metrics()), None)
             return (c.results, c.grid(), c.grid_info(), gr.update(value=trows, headers=headers), c.figure(first),
                     gr.update(choices=c.metric_choices(), value=first), tpaths + ([gpath] if gpath else []),
                     c.report(), tpaths, gpath)
 
-        def do_plot(results, metric):
-            return make_plot(results or [], metric)
+        @to_status([plot, status], status)
+        def do_plot(results, metric, view_key):
+            return lab.Comparison.from_results(results or [], view=view_key).figure(metric), gr.update()
 
-        @friendly
+        @to_status(table_outputs, status)
         def do_table(results, by, view_key, dr, agg, gpath):
             if not results:
-                return gr.update(), gr.update(), gr.update()
+                return gr.update(), gr.update(), gr.update(), gr.update()
             c = lab.Comparison.from_results(results, view=view_key, order=by, direction=dr, aggregate=agg)
-            headers, trows = c.table()
+            headers, trows = c.display_table(run_labels([r.get("name") for r in results]))
             tpaths, _ = exported(c)
-            return gr.update(value=trows, headers=headers), tpaths + ([gpath] if gpath else []), tpaths
+            return gr.update(value=trows, headers=headers), tpaths + ([gpath] if gpath else []), tpaths, gr.update()
 
         grid_inputs = [runs, view, order, direction, n_rows, shuffle, page, outline]
         refresh.click(do_refresh, [runs], [runs, sweep])
         sweep.change(do_sweep, [sweep], [runs])
-        show.click(do_show, grid_inputs + [table_files], [grid, grid_info, status, files, grid_file])
+        show.click(do_show, grid_inputs + [table_files], grid_outputs)
         def do_outline(ids, view_key, by, dr, rows, seed, pg, outlined, tfiles, progress=gr.Progress()):
             if not ids:  # nothing to redraw yet
                 return tuple(gr.update() for _ in range(5))
             return do_show(ids, view_key, by, dr, rows, seed, pg, outlined, tfiles, progress=progress)
 
-        outline.change(do_outline, grid_inputs + [table_files], [grid, grid_info, status, files, grid_file])
-        evaluate.click(do_evaluate, grid_inputs + [metrics, aggregate],
-                       [results_state, grid, grid_info, table, plot, plot_metric, files, status, table_files, grid_file])
-        plot_metric.change(do_plot, [results_state, plot_metric], [plot])
-        aggregate.change(do_table, [results_state, order, view, direction, aggregate, grid_file],
-                         [table, files, table_files])
+        outline.change(do_outline, grid_inputs + [table_files], grid_outputs)
+        evaluate.click(do_evaluate, grid_inputs + [metrics, aggregate], evaluate_outputs)
+        plot_metric.change(do_plot, [results_state, plot_metric, view], [plot, status])
+        aggregate.change(do_table, [results_state, order, view, direction, aggregate, grid_file], table_outputs)
 
         def load():
             a, b = do_refresh(last_selection())
@@ -172,8 +215,6 @@ def build_tab() -> dict:
                 return tuple(gr.update() for _ in evaluate_outputs)
             return reopen_quietly(do_evaluate, evaluate_outputs, status, "The last comparison")(
                 ids, view_key, by, dr, rows, seed, pg, outlined, metric_names, agg, progress=progress)
-
-        evaluate_outputs = [results_state, grid, grid_info, table, plot, plot_metric, files, status, table_files, grid_file]
 
     return {"load": load, "load_outputs": [runs, sweep, plot], "reopen": reopen,
             "reopen_inputs": grid_inputs + [metrics, aggregate], "reopen_outputs": evaluate_outputs}

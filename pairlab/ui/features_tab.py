@@ -16,7 +16,8 @@ import plotly.graph_objects as go
 
 from .. import lab, workspace
 from ..errors import UserError
-from .common import friendly, progress_adapter, reopen_quietly
+from .common import progress_adapter, reopen_quietly
+from .compare_tab import to_status
 
 ENCODER_CHOICES = [("attribute classifier (penultimate layer)", "attribute"), ("identity encoder", "identity")]
 SIGMA_CHOICES = [("1σ", 1.0), ("2σ", 2.0)]
@@ -96,6 +97,7 @@ def build_tab() -> dict:
                 train = gr.Checkbox(label="Train a missing encoder (about a minute on a CPU)", value=False,
                                     elem_id="feat-train")
                 plot_btn = gr.Button("Plot", variant="primary", elem_id="feat-plot-btn")
+                export_btn = gr.Button("Write exports (PNG, HTML, CSV)", elem_id="feat-export", size="sm")
                 status = gr.Markdown("", elem_id="feat-status")
             with gr.Column(scale=3):
                 explained = gr.Markdown("", elem_id="feat-explained")
@@ -122,13 +124,24 @@ def build_tab() -> dict:
                     gr.update(choices=schoices, value=current_source if current_source in {v for _, v in schoices}
                               else ""))
 
+        outputs = [space_state, plot, explained, table, files, status]
+
         def _show(space):
+            """The plot, its explanation and table; the exports are written only on request (Write exports), and
+            the files of an earlier plot are cleared so no stale export is offered."""
+            fig = lab.feature_figure(space)
+            return space, fig, explained_md(space), stats_rows(space), None, status_md(space)
+
+        @to_status(outputs, status)
+        def do_export(space):
+            if space is None:
+                raise UserError("Plot a feature space first, then write its exports.")
             fig = lab.feature_figure(space)
             paths = lab.export_features(space, lab.feature_export_dir(), fig=fig)
-            return (space, fig, explained_md(space), stats_rows(space),
+            return (gr.update(), gr.update(), gr.update(), gr.update(),
                     [str(paths["png"]), str(paths["html"]), str(paths["csv"])], status_md(space))
 
-        @friendly
+        @to_status(outputs, status)
         def do_plot(comp_name, run_ids, source_path, task_name, enc, sig, train_missing, progress=gr.Progress()):
             if not comp_name and not run_ids and not source_path:
                 raise UserError("Choose a composition, runs or a source to plot.")
@@ -142,14 +155,14 @@ def build_tab() -> dict:
                                                  "sigma": float(sig or 1.0)})
             return _show(space)
 
-        @friendly
+        @to_status(outputs, status)
         def do_sigma(space, sig):
             if space is None:
                 return (None, gr.update(), gr.update(), gr.update(), gr.update(), gr.update())
             lab.set_sigma(space, float(sig or 1.0))
             return _show(space)
 
-        outputs = [space_state, plot, explained, table, files, status]
+        export_btn.click(do_export, [space_state], outputs)
         refresh.click(do_refresh, [comp, runs, source], [comp, runs, source])
         plot_btn.click(do_plot, [comp, runs, source, task, encoder, sigma, train], outputs)
         sigma.change(do_sigma, [space_state, sigma], outputs)
