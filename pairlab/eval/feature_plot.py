@@ -232,7 +232,7 @@ def render_png(space: FeatureSpace, path: Path, width: int = 1500, height: int =
 
 
 # ================================================================================ exports
-def plotly_png(fig, path: Path) -> Path | None:
+def plotly_png(fig, path: Path, width: int = 1500, height: int = 720) -> Path | None:
     """The plotly figure itself as PNG through kaleido (which drives the system Chromium); None when kaleido or a
     browser is not available, so the caller falls back to the PIL drawing."""
     import os
@@ -244,7 +244,7 @@ def plotly_png(fig, path: Path) -> Path | None:
     if not os.environ.get("BROWSER_PATH") and Path("/usr/bin/chromium").exists():
         os.environ["BROWSER_PATH"] = "/usr/bin/chromium"
     try:
-        fig.write_image(str(path), format="png", scale=1)
+        fig.write_image(str(path), format="png", width=width, height=height, scale=1)
     except Exception:  # no browser, a kaleido/plotly mismatch: the PIL drawing instead
         return None
     return path if Path(path).exists() and Path(path).stat().st_size > 0 else None
