@@ -24,9 +24,10 @@ hosts ``PAIRLAB_CPU_SLOTS`` (default: on a machine without GPU one 1-thread slot
 (``PAIRLAB_WORKER_THREADS``). A run goes where its config's device points (``auto``: the device
 ``pick_device("auto")`` picks here).
 
-Executors (``executor.py``): a run queued with ``executor="slurm"`` is not given a local slot: the next tick submits
-it, with every other queued SLURM run, as one SLURM job or job array (``slurm.SlurmExecutor``); its proc.json holds
-the job id, and tick / reconcile read the job's state from SLURM exactly as they check a local pid.
+Executors (``executor.py``: submit, states / alive, cancel, logs): ``LocalExecutor`` starts a worker on a free slot;
+a run queued with ``executor="slurm"`` is not given a local slot: the next tick submits it, with every other queued
+SLURM run, as one SLURM job or job array (``slurm.SlurmExecutor``); its proc.json holds the job id, and tick /
+reconcile / stop / delete / logs go through ``executor_of(proc)`` for either.
 """
 from __future__ import annotations
 
@@ -35,7 +36,6 @@ import fcntl
 import os
 import shutil
 import signal
-import subprocess
 import sys
 import threading
 import time
@@ -45,7 +45,7 @@ from pathlib import Path
 
 from .. import workspace
 from ..errors import UserError
-from .executor import check_executor
+from .executor import LocalExecutor, check_executor
 from .jobs import launch_plan, parse_seeds, prepare_job
 from .run import Run
 from .run import list_runs as _list_runs
@@ -93,26 +93,8 @@ def unregister_foreground(run_dir: Path) -> None:
             run.remove_proc()
 
 
-def _reap(pid: int) -> None:
-    """Collect an ended child so it does not stay a zombie (a no-op for processes that are not our children)."""
-    try:
-        os.waitpid(pid, os.WNOHANG)
-    except (ChildProcessError, OSError):
-        pass
-
-
 def _pending(state: str) -> bool:
     return (state or "").split()[0].rstrip("+") in ("PENDING", "REQUEUED", "REQUEUE_HOLD", "REQUEUE_FED")
-
-
-def _signal_group(pid: int, sig: int) -> None:
-    try:
-        os.killpg(pid, sig)
-    except (ProcessLookupError, PermissionError):
-        try:
-            os.kill(pid, sig)
-        except (ProcessLookupError, PermissionError):
-            pass
 
 
 def _env_int(name: str, default: int) -> int:
@@ -197,7 +179,7 @@ class Queue:
         self.slots = detect_slots(cpu_slots, gpu_slots)
         self.grace_s = float(os.environ.get("PAIRLAB_STOP_GRACE", "60")) if grace_s is None else float(grace_s)
         self.python = python or sys.executable
-        self._children: dict[int, subprocess.Popen] = {}
+        self._local = LocalExecutor(self.python)
         self._thread_lock = threading.RLock()
         self._depth = 0
         self._scheduler: threading.Thread | None = None
@@ -264,26 +246,26 @@ class Queue:
             time.sleep(0.05)
         return True
 
+    def executor_of(self, proc: dict | None):
+        """The executor that runs what ``proc`` (a run's proc.json) records: the local slots or SLURM."""
+        if proc and proc.get("executor") == "slurm":
+            if self._slurm is None:
+                self._slurm = self.slurm()
+            return self._slurm
+        return self._local
+
     def _alive(self, proc: dict | None) -> bool:
         """Is the process recorded in proc.json still the one we started, and running? (a SLURM job: active)"""
-        if proc and proc.get("executor") == "slurm":
-            from .slurm import SlurmExecutor, is_active
+        if not proc:
+            return False
+        ex = self.executor_of(proc)
+        if ex is self._local:
+            return ex.alive(proc)
+        states = ex.states([proc])
+        self._slurm_states.update(states)
+        from .slurm import is_active
 
-            state = SlurmExecutor.states([proc]).get(str(proc["job_id"]), "")
-            self._slurm_states[str(proc["job_id"])] = state
-            return is_active(state)
-        if not proc or not proc.get("pid"):
-            return False
-        pid = int(proc["pid"])
-        child = self._children.get(pid)
-        if child is not None and child.poll() is not None:
-            self._children.pop(pid, None)
-            return False
-        start = proc_start_time(pid)
-        if start is None:
-            _reap(pid)
-            return False
-        return proc.get("start") is None or int(proc["start"]) == start
+        return is_active(states.get(str(proc["job_id"]), ""))
 
     # ----- submitting -----------------------------------------------------------------------------------
     def _prepare(self, composition, model: str, preset: str, overrides=None, seed: int | None = None,
@@ -389,9 +371,7 @@ class Queue:
         """
         out = {"started": [], "ended": [], "killed": []}
         with self._locked():
-            for pid, child in list(self._children.items()):  # reap our ended children (no zombies)
-                if child.poll() is not None:
-                    self._children.pop(pid, None)
+            self._local.reap_children()  # no zombies
             busy: set[str] = set()
             queued = []
             slurm_procs = []
@@ -415,7 +395,7 @@ class Queue:
                         busy.add(proc.get("slot"))
                         stop_at = proc.get("stop_requested_at")
                         if stop_at and time.time() - stop_at > self.grace_s and not proc.get("killed_at"):
-                            _signal_group(int(proc["pid"]), signal.SIGKILL)
+                            self._local.cancel(proc, kill=True)
                             Run(folder).write_proc(dict(proc, killed_at=time.time()))
                             out["killed"].append(run_id)
                         continue
@@ -463,12 +443,13 @@ class Queue:
 
     def _tick_slurm(self, procs: list, out: dict) -> None:
         """Read every recorded SLURM job's state at once; settle ended ones, escalate slow stops."""
-        from .slurm import SlurmExecutor, is_active
+        from .slurm import is_active
 
         if not procs:
             return
+        slurm = self.executor_of(procs[0][2])
         try:
-            states = SlurmExecutor.states([p for _, _, p in procs])
+            states = slurm.states([p for _, _, p in procs])
         except UserError as exc:  # the controller does not answer: nothing is settled on a guess
             print(f"pairlab queue: {exc}", file=sys.stderr, flush=True)
             return
@@ -479,7 +460,7 @@ class Queue:
             if is_active(state):
                 stop_at = proc.get("stop_requested_at")
                 if stop_at and time.time() - stop_at > self.grace_s and not proc.get("killed_at"):
-                    SlurmExecutor.cancel(proc, kill=True)
+                    slurm.cancel(proc, kill=True)
                     run.write_proc(dict(proc, killed_at=time.time()))
                     out["killed"].append(run_id)
                 elif not stop_at and (run.state() in FINAL and run.state() != "done"
@@ -515,13 +496,7 @@ class Queue:
         env["PYTHONUNBUFFERED"] = "1"
         run.log(f"queue: starting on {slot.device} (slot {slot.id})")
         with run.open_log() as log:
-            child = subprocess.Popen([self.python, "-m", "pairlab.train.worker", str(folder)], cwd=str(REPO_ROOT),
-                                     env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                                     start_new_session=True)
-        self._children[child.pid] = child
-        run.write_proc({
-            "pid": child.pid, "start": proc_start_time(child.pid), "slot": slot.id, "device": slot.device,
-            "started_at": time.time()})
+            run.write_proc(self._local.submit(folder, slot, env, log, cwd=str(REPO_ROOT)))
         job = dict(job, device=slot.device, attempts=int(job.get("attempts") or 0) + 1, started_at=time.time())
         run.write_job(job)
 
@@ -595,12 +570,8 @@ class Queue:
                 if not proc.get("stop_requested_at"):
                     proc = dict(proc, stop_requested_at=time.time())
                     run.write_proc(proc)
-                if proc.get("executor") == "slurm":
-                    from .slurm import SlurmExecutor
-
-                    SlurmExecutor.cancel(proc)  # SIGTERM to the job: the worker saves a checkpoint and stops
-                else:
-                    _signal_group(int(proc["pid"]), signal.SIGTERM)
+                # SIGTERM to the process group / the job: the worker saves a checkpoint and stops
+                self.executor_of(proc).cancel(proc)
             elif state == "queued":
                 run.update_status(state="stopped", message="Stopped before it started.", eta_s=None)
         if wait > 0:
@@ -663,14 +634,9 @@ class Queue:
             if self._alive(proc) and proc.get("foreground"):
                 raise UserError(f"Run {run_id} is training in the foreground; stop it first (Ctrl+C there, or "
                                 f"runs stop), then delete it.")
-            if self._alive(proc) and proc.get("executor") == "slurm":
-                from .slurm import SlurmExecutor
-
-                SlurmExecutor.cancel(proc, kill=True)
+            if self._alive(proc):
+                self.executor_of(proc).cancel(proc, kill=True)
                 self._wait_dead(proc, 15)
-            elif self._alive(proc):
-                _signal_group(int(proc["pid"]), signal.SIGKILL)
-                self._wait_dead(proc, 10)
             elif self._job(folder) is None and self._status(folder).get("state") == "running":
                 status = self._status(folder)
                 if time.time() - float(status.get("updated") or 0) < 120:
@@ -726,11 +692,8 @@ class Queue:
         run = Run(folder)
         text = run.log_tail(lines)
         proc = run.proc() or {}
-        if proc.get("executor") == "slurm":
-            from .slurm import SlurmExecutor
-
-            text += "\n" + SlurmExecutor.logs(proc)
-        return text
+        extra = self.executor_of(proc).logs(proc) if proc else ""
+        return text + ("\n" + extra if extra else "")
 
     def list_runs(self) -> list[dict]:
         """Every run, newest first: id, composition, model, preset, seed, state, progress, iteration/total, ETA,

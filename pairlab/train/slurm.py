@@ -273,6 +273,9 @@ class SlurmExecutor:
             states[jid] = state
         return states
 
+    def alive(self, proc: dict) -> bool:
+        return is_active(self.states([proc]).get(str(proc["job_id"]), ""))
+
     @staticmethod
     def cancel(proc: dict, kill: bool = False) -> None:
         """scancel: SIGTERM to the job's processes (the worker saves and stops), SIGKILL after KillWait;
