@@ -37,10 +37,16 @@ def queue():
 
 
 def queue_runs(compositions, model: str = "cyclegan", preset: str = "cpu-demo-64", overrides=None, seeds="0",
-               name: str | None = None) -> list[str]:
+               name: str | None = None, executor: str = "local") -> list[str]:
     """Queue a run, or a sweep over compositions x seeds (a name only for a single run); returns the run ids.
-    Everything is checked first (``train.jobs.prepare_job``): on bad input nothing is queued."""
-    return queue().launch(compositions, model, preset, overrides, seeds, name=name)
+    Everything is checked first (``train.jobs.prepare_job``): on bad input nothing is queued. ``executor``: one of
+    ``available_executors()`` ("slurm": one SLURM job, or one job array for a sweep)."""
+    return queue().launch(compositions, model, preset, overrides, seeds, name=name, executor=executor)
+
+
+def run_logs(run_id: str, lines: int = 20) -> str:
+    """The run's log tail, plus for a SLURM run the tail of its job's stdout / stderr."""
+    return queue().logs(run_id, lines)
 
 
 def train_foreground(composition, model: str, preset: str, overrides=(), seed: int | None = None,

@@ -119,6 +119,8 @@ def test_sweep_is_one_job_array_and_a_restart_reconciles_every_job(cluster, comp
     for r in ids:
         info = restarted.wait(r, ("done", "failed"), timeout=240)
         assert info["state"] == "done", (info, restarted.logs(r))
+    for r in ids:  # the worker wrote 'done'; each array task ends a moment later
+        until(restarted, r, lambda i: i["job_state"] in ("COMPLETED", "ended"), timeout=60)
     print("sweep:", {r: (restarted.info(r)["job_id"], restarted.info(r)["job_state"]) for r in ids})
 
 
