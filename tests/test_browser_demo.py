@@ -56,9 +56,11 @@ def test_demo_tab_translates_an_uploaded_photo(tmp_path, monkeypatch):
         wait_for(lambda: "Tiny demo model" in page.locator("#demo-checkpoints").inner_text(), timeout=30,
                  what="the shipped checkpoint preselected")
         page.locator("#demo-checkpoints input").first.click()
-        page.locator("#demo-checkpoints [role=option]", has_text="tiny-run (").first.click()
+        page.locator("#demo-checkpoints [role=option]", has_text="cyclegan α1.00").first.click()
         page.keyboard.press("Escape")
-        wait_for(lambda: "tiny-run" in page.locator("#demo-checkpoints").inner_text(), timeout=20, what="run chosen")
+        wait_for(lambda: "cyclegan α1.00" in page.locator("#demo-checkpoints").inner_text(), timeout=20,
+                 what="run chosen (by its short name)")
+        assert "synthetic-to-real gap" in page.locator("#demo-gap-note").inner_text()
         # a CycleGAN run translates both ways, so the direction shows
         page.locator("#demo-direction").wait_for(timeout=20_000)
 
@@ -74,8 +76,9 @@ def test_demo_tab_translates_an_uploaded_photo(tmp_path, monkeypatch):
         page.locator("#demo-aligned img").first.wait_for()
         wait_for(lambda: page.locator("#demo-results img").count() >= 3, timeout=30, what="three gallery images")
         captions = page.locator("#demo-results").inner_text()
-        assert "Tiny demo model (shipped) — " in captions and "tiny-run (cyclegan, demo-b) — " in captions, captions
-        assert captions.count(" ms") >= 2 and "pseudo-sample M(x)" in captions
+        assert "Tiny demo model (shipped) — " in captions and "cyclegan α1.00 s0 #" in captions, captions
+        assert captions.count(" ms") >= 2 and "pseudo-sample M(x)" in captions and "opacity" in captions, captions
+        page.locator("#demo-detected img").first.wait_for()  # the face that was used, outlined
         link = page.locator("#demo-download a").first
         link.wait_for()
         screenshot(page, "demo-translated")
@@ -84,6 +87,10 @@ def test_demo_tab_translates_an_uploaded_photo(tmp_path, monkeypatch):
         names = set(zipfile.ZipFile(dl.value.path()).namelist())
         assert {"glasses_aligned.png", "glasses_pseudo.png", "glasses_tiny-shipped.png", "glasses_tiny-run.png",
                 "timings.json"} <= names, names
+        page.locator("#demo-reroll").click()  # a new pseudo-sample: its parameters change
+        wait_for(lambda: page.locator("#demo-results").inner_text() != captions, timeout=60, what="re-rolled M(x)")
+        page.locator("#demo-status").get_by_text("Found one face").wait_for(timeout=60_000)
+        screenshot(page, "demo-rerolled")
 
         # a photo without a face: one sentence, nothing stale left on the page
         page.locator("#demo-input button[aria-label='Remove Image']").first.click()
@@ -91,7 +98,9 @@ def test_demo_tab_translates_an_uploaded_photo(tmp_path, monkeypatch):
         page.locator("#demo-input img").first.wait_for(timeout=30_000)
         page.locator("#demo-translate").click()
         page.locator("#demo-status").get_by_text("No face was found in this image").wait_for(timeout=60_000)
-        wait_for(lambda: page.locator("#demo-results img").count() == 0, timeout=20, what="results cleared")
+        # the last good results stay on the page; the status says which photo they belong to
+        assert page.locator("#demo-results img").count() >= 3
+        assert page.get_by_text("Error", exact=True).count() == 0
         screenshot(page, "demo-no-face")
 
         # a file that is not an image at all: one sentence too (Gradio's own check is bypassed on purpose)

@@ -64,10 +64,9 @@ def _read_json(path: Path) -> dict:
 
 
 def _run_ref(run: Run) -> CheckpointRef:
-    cfg = run.config_dict() or {}
-    comp = Path(run.info().get("composition", "")).name or "?"
-    label = f"{run.id} ({cfg.get('model', '?')}, {comp})"
-    return CheckpointRef(f"run:{run.id}", label, "run", run.latest_path, run_dir=run.path)
+    # The short display name (e.g. 'cyclegan α0.50 s0 #924167'): run ids of 65-95 characters overflow captions and
+    # menus; the full id stays in the key, the download's file names and timings.json.
+    return CheckpointRef(f"run:{run.id}", run.display_name(), "run", run.latest_path, run_dir=run.path)
 
 
 def _holding_run(path: Path) -> Run | None:
@@ -319,7 +318,20 @@ def pseudo_sample(task: str | None, aligned: align_mod.Aligned, seed: int = 0) -
         else aligned.template
     params = synth.sample_params(np.random.default_rng(seed), lm)
     img = synth.apply(np.ascontiguousarray(aligned.image), lm, params)
-    return img, f"pseudo-sample M(x) — {synth.name}"
+    return img, f"pseudo-sample M(x) — {synth.name}, {describe_params(params)}, seed {seed}"
+
+
+def describe_params(params: dict) -> str:
+    """The parameters of one pseudo-sample in a few words (the Demo caption), e.g. 'lenses 17×23, line 5, opacity
+    0.31 (CelebA pixels)'; a faint draw says so, since the paper's opacity range starts at 0.1."""
+    if "opacity" in params:
+        text = (f"lenses {params['height']:.0f}×{params['width']:.0f}, line {params['line_width']:.0f} "
+                f"(CelebA px), opacity {params['opacity']:.2f}")
+        return text + (" (faint)" if params["opacity"] < 0.35 else "")
+    if "template" in params:
+        return f"template {params['template']}, intensity {params['intensity']:.2f}"
+    return ", ".join(f"{k} {v:.2f}" if isinstance(v, float) else f"{k} {v}" for k, v in params.items()
+                     if k != "synthesizer" and not isinstance(v, (list, dict)))
 
 
 # ============================================================================================ one image
@@ -346,6 +358,7 @@ class DemoResult:
     pseudo: list[tuple[np.ndarray, str]]
     notes: list[str]
     align_ms: float
+    outlined: np.ndarray | None = None      # the input (at most OUTLINE_SIDE px) with the used face outlined
 
     @property
     def first_crop(self) -> np.ndarray | None:
@@ -440,7 +453,30 @@ def _translate_loaded(rgb, models, items, direction, pseudo, seed) -> DemoResult
                 pseudos.append(pseudo_sample(dm.task, al, seed))
             except UserError as exc:
                 notes.append(str(exc))
-    return DemoResult(face=face, aligned=by_size, items=items, pseudo=pseudos, notes=notes, align_ms=align_ms)
+    return DemoResult(face=face, aligned=by_size, items=items, pseudo=pseudos, notes=notes, align_ms=align_ms,
+                      outlined=outline_face(rgb, face))
+
+
+OUTLINE_SIDE = 480
+
+
+def outline_face(rgb: np.ndarray, face: align_mod.Face, max_side: int = OUTLINE_SIDE) -> np.ndarray:
+    """The input photo (shrunk to at most ``max_side`` pixels) with the face that is used outlined: its detector box
+    and its five landmarks, so with several faces one sees which was taken."""
+    from PIL import ImageDraw
+
+    img = Image.fromarray(np.asarray(rgb)[..., :3])
+    scale = min(1.0, max_side / max(img.size))
+    if scale < 1.0:
+        img = img.resize((max(1, round(img.width * scale)), max(1, round(img.height * scale))), Image.BILINEAR)
+    draw = ImageDraw.Draw(img)
+    width = max(2, round(max(img.size) / 160))
+    x0, y0, x1, y1 = (np.asarray(face.box, dtype=float) * scale).tolist()
+    draw.rectangle([x0, y0, x1, y1], outline=(0, 230, 90), width=width)
+    r = max(2, width)
+    for x, y in np.asarray(face.landmarks, dtype=float) * scale:
+        draw.ellipse([x - r, y - r, x + r, y + r], fill=(255, 200, 0), outline=(0, 0, 0))
+    return np.asarray(img)
 
 
 # ============================================================================================ files (CLI, download)
@@ -470,7 +506,7 @@ def save_result(result: DemoResult, out_dir, stem: str = "face") -> list[dict]:
         while name in used:
             name, n = f"{stem}_{short}-{n}.png", n + 1
         used.add(name)
-        put(t.image, name, kind="translation", checkpoint=t.label, direction=t.direction, ms=round(t.ms, 2))
+        put(t.image, name, kind="translation", checkpoint=t.label, key=t.key, direction=t.direction, ms=round(t.ms, 2))
     return files
 
 
