@@ -88,8 +88,10 @@ def test_demo_tab_translates_an_uploaded_photo(tmp_path, monkeypatch):
         assert {"glasses_aligned.png", "glasses_pseudo.png", "glasses_tiny-shipped.png", "glasses_tiny-run.png",
                 "timings.json"} <= names, names
         page.locator("#demo-reroll").click()  # a new pseudo-sample: its parameters change
-        wait_for(lambda: page.locator("#demo-results").inner_text() != captions, timeout=60, what="re-rolled M(x)")
-        page.locator("#demo-status").get_by_text("Found one face").wait_for(timeout=60_000)
+        def rerolled():
+            text = page.locator("#demo-results").inner_text()
+            return "Finding the face" not in text and "opacity" in text and text != captions
+        wait_for(rerolled, timeout=90, what="re-rolled M(x) with new parameters")
         screenshot(page, "demo-rerolled")
 
         # a photo without a face: one sentence, nothing stale left on the page
