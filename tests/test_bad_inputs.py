@@ -214,11 +214,11 @@ def tab_cases(home: Path) -> list[tuple[str, list]]:
     cases = []
     folder = lambda path: ["CelebA folder", 200, 64, 0, path]
     for value in ("", "   ", "/etc", f"{home}/../..", str(home / "missing"), "relative/../../..", "\x00", "~root"):
-        cases.append(("do_open", folder(value)))
-    cases.append(("do_open", ["Unaligned folders (trainA/trainB)", 200, 64, 0, str(home / "sources")]))
-    cases.append(("do_open", ["No such kind", 200, 64, 0, ""]))
+        cases.append(("do_open_status", folder(value)))
+    cases.append(("do_open_status", ["Unaligned folders (trainA/trainB)", 200, 64, 0, str(home / "sources")]))
+    cases.append(("do_open_status", ["No such kind", 200, 64, 0, ""]))
     for i, value in ((1, None), (1, 5), (1, 2.5), (1, 10**9), (3, -1), (3, None), (3, 1.5)):
-        cases.append(("do_open", _with(SRC, i, value)))
+        cases.append(("do_open_status", _with(SRC, i, value)))
     recipe_bad = [(2, None), (2, 0), (2, 2.5), (2, -1), (3, 1.5), (3, -0.3), (3, None), (5, 1.5), (5, -0.3),
                   (7, -1), (7, 1.5), (9, -1), (9, 0.5), (10, 7), (11, -1), (11, None), (11, 0.5), (0, "nope"),
                   (1, "nope"), (4, "nope"), (8, "nope")]
@@ -230,15 +230,15 @@ def tab_cases(home: Path) -> list[tuple[str, list]]:
     cases.append(("do_build", SRC + _with(RECIPE, 3, 2.0) + ["x"]))
     for value in (None, "", "nope", "../runs", "good/../../studies"):
         cases.append(("do_open_comp", [value]))
-        cases.append(("do_delete", [value]))
-    launch = ["good", "cyclegan", "cpu-demo-64", "", "0", [], ""]
+        cases.append(("do_delete", [value, value]))  # the second click (confirmed) of a two-step delete
+    launch = ["good", "cyclegan", "cpu-demo-64", "", "0", [], "", "local"]
     for i, value in ((4, "5-2"), (4, ""), (4, "   "), (4, "x"), (4, "-1"), (4, "0-5000"), (4, "1e3"),
                      (3, "lr"), (3, "nosuch=1"), (3, "lr=-1"), (3, "image_size=33"), (2, "nope"), (1, "nope"),
                      (0, ""), (0, "nope"), (0, "/etc"), (5, ["nope"])):
         cases.append(("do_launch", _with(launch, i, value)))
     cases.append(("do_launch", _with(_with(launch, 4, "0,1"), 6, "named")))
     for value in (None, "", "nope", "../compositions"):
-        cases.append(("do", [value]))
+        cases.append(("do", [value, value]))
     freeze = [[], "", "latest", "", "", ""]
     cases.append(("do_freeze", freeze + DESIGN))
     cases.append(("do_freeze", _with(freeze, 3, "a=/etc") + DESIGN))
@@ -248,8 +248,8 @@ def tab_cases(home: Path) -> list[tuple[str, list]]:
     for value in (None, "", "nope"):
         cases.append(("do_close", [value, False]))
         cases.append(("do_export", [value, False]))
-    cases.append(("do_translate", [None, [], "AtoB", False]))
-    cases.append(("do_translate", [str(home / "missing.png"), ["nope"], "AtoB", False]))
+    cases.append(("do_translate", [None, [], "AtoB", False, 0, ""]))
+    cases.append(("do_translate", [str(home / "missing.png"), ["nope"], "AtoB", False, 0, ""]))
     cases.append(("do_plot", [None, [], "", "eyeglasses", "attribute", 1.0, False]))
     cases.append(("do_plot", ["nope", ["nope"], "/etc", "eyeglasses", "attribute", 1.0, False]))
     return cases
@@ -280,7 +280,9 @@ def test_tab_handlers_bad_inputs(comp_home, handlers):
             except gr.Error as exc:
                 message = exc.message
             else:  # some handlers report in their status output instead of raising
-                texts = [r for r in (result if isinstance(result, tuple) else (result,)) if isinstance(r, str)]
+                parts = result if isinstance(result, tuple) else (result,)
+                texts = [r.get("message", "") if isinstance(r, dict) else r for r in parts
+                         if isinstance(r, str) or isinstance(r, dict) and "message" in r]
                 message = next((t for t in texts if t), "").lstrip("⚠️ ").strip()
                 assert message, f"{name}{tuple(args)} was accepted: {result!r:.300}"
             assert one_sentence(message.replace("  \n", " ")), (name, args, message)

@@ -10,6 +10,8 @@ shows.
 """
 from __future__ import annotations
 
+import functools
+
 from pathlib import Path
 
 import gradio as gr
@@ -25,6 +27,7 @@ def to_status(outputs: list, status, what: str = ""):
     def wrap(fn):
         safe = friendly(fn)
 
+        @functools.wraps(fn)  # keeps the handler's name and signature (Gradio maps inputs by it)
         def run(*args, **kwargs):
             try:
                 return safe(*args, **kwargs)
@@ -33,7 +36,6 @@ def to_status(outputs: list, status, what: str = ""):
                 out[outputs.index(status)] = f"⚠ {what}{exc.message}"
                 return tuple(out)
 
-        run.__name__ = getattr(fn, "__name__", "handler")
         return run
 
     return wrap

@@ -5,6 +5,7 @@ page reload (or an app restart) loses nothing.
 """
 from __future__ import annotations
 
+import functools
 import html
 from pathlib import Path
 
@@ -427,6 +428,7 @@ def build_tab():
         done = gr.State({})
 
         def failing(fn):
+            @functools.wraps(fn)
             def wrapper(*args):
                 try:
                     return fn(*args)
