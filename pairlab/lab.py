@@ -204,7 +204,10 @@ _OWNERS = {
     "MODEL_NAMES": ".models.spec", "get_spec": ".models.spec", "find_spec": ".models.spec",
     # evaluation and comparison
     "REGISTRY": ".eval", "aggregate_seeds": ".eval.evaluate", "format_table": ".eval.evaluate",
-    "compare": ".eval.comparison", "Comparison": ".eval.comparison",
+    "compare": ".eval.comparison", "Comparison": ".eval.comparison", "short_labels": ".eval.comparison",
+    "curve_ema": (".train.curves", "ema"), "curve_group_key": (".train.curves", "group_key"),
+    "group_curves": (".train.curves", "group_runs"), "curve_loss_keys": (".train.curves", "loss_keys"),
+    "curve_mean_band": (".train.curves", "mean_band"),
     "COMPARE_VIEWS": (".eval.compare", "VIEWS"), "compare_sweeps": (".eval.compare", "sweeps"),
     # feature space
     "FeatureRequest": ".eval.features", "FeatureSpace": ".eval.features", "feature_space": ".eval.features",

@@ -63,7 +63,7 @@ def run_labels(ids=None) -> dict[str, str]:
 
 
 def _short_labels(runs):
-    from ..eval.comparison import short_labels
+    short_labels = lab.short_labels
 
     return short_labels(runs)
 

@@ -14,7 +14,6 @@ import plotly.graph_objects as go
 
 from .. import lab
 from ..errors import UserError
-from ..train import curves as curve_math
 from .common import error_sentence, friendly
 
 HEADERS = ["run", "composition", "model", "preset", "seed", "state", "progress", "ETA", "error"]
@@ -149,24 +148,24 @@ def overlay_figure(run_ids: list[str], loss: str | None, smoothing: float = 0.0,
         cfg = dict(folder.config_dict() or {})
         cfg["composition"] = info["composition"]
         items.append({"id": rid, "name": info.get("name") or rid, "metrics": folder.losses(),
-                      "key": curve_math.group_key(cfg)})
+                      "key": lab.curve_group_key(cfg)})
     keys = []
     for it in items:
-        keys += [k for k in curve_math.loss_keys(it["metrics"]) if k not in keys]
+        keys += [k for k in lab.curve_loss_keys(it["metrics"]) if k not in keys]
     loss = loss if loss in keys else (keys[0] if keys else None)
     fig = go.Figure()
-    groups = curve_math.group_runs(items) if group else [[it] for it in items]
+    groups = lab.group_curves(items) if group else [[it] for it in items]
     for i, members in enumerate(groups):
         color = PALETTE[i % len(PALETTE)]
         series = [([m.get("iter") for m in it["metrics"]],
-                   curve_math.ema([m.get(loss) for m in it["metrics"]], smoothing)) for it in members]
+                   lab.curve_ema([m.get(loss) for m in it["metrics"]], smoothing)) for it in members]
         label = members[0]["name"] if len(members) == 1 else \
             f"{members[0]['name'].rsplit(' #', 1)[0]} (mean of {len(members)} seeds)"
         if len(members) == 1:
             fig.add_scatter(x=series[0][0], y=series[0][1], mode="lines", name=label, line=dict(color=color),
                             hovertext=members[0]["id"])
             continue
-        xs, mean, low, high = curve_math.mean_band(series)
+        xs, mean, low, high = lab.curve_mean_band(series)
         fig.add_scatter(x=xs + xs[::-1], y=high + low[::-1], fill="toself", fillcolor=color, opacity=0.2,
                         line=dict(width=0), hoverinfo="skip", showlegend=False, name=label + " band")
         fig.add_scatter(x=xs, y=mean, mode="lines", name=label, line=dict(color=color),
@@ -192,7 +191,7 @@ def loss_figure(metrics: list[dict], title: str = "", smoothing: float = 0.0, lo
         if smoothing:  # W&B style: the raw curve faint, the smoothed one on top
             fig.add_scatter(x=iters, y=raw, mode="lines", name=k + " (raw)", showlegend=False, opacity=0.25,
                             line=dict(color=color, width=1), hoverinfo="skip")
-        fig.add_scatter(x=iters, y=curve_math.ema(raw, smoothing), mode="lines", name=k, line=dict(color=color))
+        fig.add_scatter(x=iters, y=lab.curve_ema(raw, smoothing), mode="lines", name=k, line=dict(color=color))
     positive = all((m.get(k) or 0) > 0 for m in metrics for k in keys if m.get(k) is not None)
     speed = metrics[-1].get("its_per_s") if metrics else None
     sub = f"{len(metrics)} points" + (f", {speed:.2f} it/s" if speed else "")
@@ -388,7 +387,7 @@ def build_tab():
                 q = lab.queue()
                 for rid in over:
                     try:
-                        keys += [k for k in curve_math.loss_keys(lab.Run(q.info(rid)["path"]).losses()) if k not in keys]
+                        keys += [k for k in lab.curve_loss_keys(lab.Run(q.info(rid)["path"]).losses()) if k not in keys]
                     except UserError:
                         continue
                 loss_up = gr.update(choices=keys, value=loss if loss in keys else (keys[0] if keys else None))
