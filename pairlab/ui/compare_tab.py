@@ -10,33 +10,22 @@ shows.
 """
 from __future__ import annotations
 
-import functools
 
 from pathlib import Path
 
 import gradio as gr
 
 from .. import lab, workspace
-from .common import friendly, progress_adapter, reopen_quietly
+from .common import progress_adapter, reopen_quietly
+from .common import to_status as common_to_status
 
 
 def to_status(outputs: list, status, what: str = ""):
-    """Wrap a handler: an error (its one sentence from ``friendly``) goes to the tab's ``status`` line and every other
-    output keeps its last good content, so no component is left in an error state (no red pills)."""
+    """Decorator form of ``common.to_status`` for a handler whose outputs include the tab's ``status`` line: an
+    error becomes its one sentence there and every other output keeps its last good content (no red pills)."""
 
     def wrap(fn):
-        safe = friendly(fn)
-
-        @functools.wraps(fn)  # keeps the handler's name and signature (Gradio maps inputs by it)
-        def run(*args, **kwargs):
-            try:
-                return safe(*args, **kwargs)
-            except gr.Error as exc:
-                out = [gr.update() for _ in outputs]
-                out[outputs.index(status)] = f"⚠ {what}{exc.message}"
-                return tuple(out)
-
-        return run
+        return common_to_status(fn, len(outputs), outputs.index(status), prefix=f"⚠ {what}")
 
     return wrap
 
