@@ -66,11 +66,9 @@ def test_training_tab_launch_watch_stop_resume(tmp_path, monkeypatch):
             assert page.locator("#tr-table tbody tr").first.bounding_box()["height"] < 60
 
             # The run trains in the background: the bar, the loss curves and the sample grid appear.
-            # finding 4: progress moves between log steps (log_every=5): some iteration not a multiple of 5 shows
-            seen = set()
-            wait_for(lambda: seen.add(iteration(page)) or ("running" in progress_text(page) and iteration(page) >= 12),
-                     what="running")
-            assert any(i > 0 and i % 5 for i in seen), seen
+            # (progress between log steps is proven in test_training.py: whether a 2 s page poll catches one
+            # depends on the machine's speed)
+            wait_for(lambda: "running" in progress_text(page) and iteration(page) >= 12, what="running")
             page.locator("#tr-curves .js-plotly-plot .scatterlayer .trace").first.wait_for(timeout=60_000)
             page.locator("#tr-sample img").first.wait_for(timeout=60_000)
             wait_for(lambda: iteration(page) >= 20, timeout=300, what="iteration 20")

@@ -155,20 +155,22 @@ def _same_weights(a: Path, b: Path) -> None:
 
 def test_scancel_mid_run_then_resume_is_bit_identical(cluster, comps, home):
     q = Queue(cpu_slots=0)
-    run_id = q.submit(comps[0], "cyclegan", "cpu-demo-64", TINY + ", max_iters=60", seed=0, executor="slurm")
+    run_id = q.submit(comps[0], "cyclegan", "cpu-demo-64", TINY + ", max_iters=150", seed=0, executor="slurm")
     folder = home / "runs" / run_id
     until(q, run_id, lambda i: i["state"] == "running" and (folder / "checkpoints" / "latest.pt").exists())
     job_id = json.loads((folder / "proc.json").read_text())["job_id"]
-    subprocess.run(["scontrol", "suspend", job_id], check=True)  # hold it mid-run while we cancel
-    q.stop(run_id)  # scancel: SIGCONT + SIGTERM; the worker saves a checkpoint and ends 'stopped'
+    # scancel at once, while it is mid-run (150 iterations take over 10 s). Not on a suspended job: SLURM kills a
+    # suspended job outright (no SIGTERM), which is the 'stopped before it saved' path of the requeue test below.
+    q.stop(run_id)  # scancel: SIGTERM; the worker saves a checkpoint and ends 'stopped'
     info = q.wait(run_id, ("stopped", "failed"), timeout=60)
-    assert info["state"] == "stopped" and 0 < info["iteration"] < 60, (info, q.logs(run_id))
+    assert info["state"] == "stopped" and 0 < info["iteration"] < 150, (info, q.logs(run_id))
     stopped_at = info["iteration"]
     q.resume(run_id)
     info = q.wait(run_id, ("done", "failed"), timeout=180)
     assert info["state"] == "done" and info["job_id"] != job_id, info
-    assert f"resumed from latest.pt at iteration {stopped_at}" in (folder / "log.txt").read_text()
-    _same_weights(folder, _reference(comps, home, 60))
+    log = (folder / "log.txt").read_text()
+    assert f"resumed from latest.pt at iteration {stopped_at}" in log, log
+    _same_weights(folder, _reference(comps, home, 150))
     print(f"scancel: job {job_id} stopped at iteration {stopped_at}; resumed as job {info['job_id']}; "
           f"latest.pt identical to an uninterrupted run")
 

@@ -279,7 +279,8 @@ class SlurmExecutor:
     @staticmethod
     def cancel(proc: dict, kill: bool = False) -> None:
         """scancel: SIGTERM to the job's processes (the worker saves and stops), SIGKILL after KillWait;
-        ``kill``: SIGKILL now."""
+        ``kill``: SIGKILL now. SLURM kills a suspended job outright; its run then ends 'stopped' before it saved
+        and resumes from its last periodic checkpoint."""
         argv = ["scancel"] + (["--signal=KILL", "--full"] if kill else []) + [str(proc["job_id"])]
         _run(argv)
 
