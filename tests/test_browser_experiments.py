@@ -123,7 +123,7 @@ def test_experiments_tab_plan_start_report(tmp_path, monkeypatch):
 
             # The standalone report.
             page.goto(report.as_uri())
-            page.get_by_text("Claims of paper 000").first.wait_for()
+            page.get_by_text("Claims of the implicit-pairs paper").first.wait_for()
             assert "explicit-implicit-removes-more" in page.content()
             screenshot(page, "experiments-report-html")
             page.screenshot(path=str(ARTIFACTS / "experiments-report-html-top.png"))

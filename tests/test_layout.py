@@ -12,8 +12,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 PKG = ROOT / "pairlab"
 #: What the tabs (pairlab.ui) and the commands (pairlab.cli) may import from pairlab: the façade, errors, workspace
-#: paths, the version, the benchmark runner (cli only), and their own siblings.
-FRONT_ENDS = {"pairlab.ui": {"pairlab.lab", "pairlab.errors", "pairlab.workspace", "pairlab"},
+#: paths, the version, the papers' citations (tabs only), the benchmark runner (cli only), and their own siblings.
+FRONT_ENDS = {"pairlab.ui": {"pairlab.lab", "pairlab.errors", "pairlab.workspace", "pairlab", "pairlab.papers"},
               "pairlab.cli": {"pairlab.lab", "pairlab.errors", "pairlab.workspace", "pairlab", "pairlab.bench"}}
 
 
@@ -122,3 +122,17 @@ def test_core_imports_without_gradio_and_the_facade_without_torch():
             "assert 'torch' not in sys.modules, 'a lazy name imported torch'\n")
     res = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert res.returncode == 0, res.stderr[-2000:]
+
+
+def test_pages_cite_papers_in_plain_words(tmp_path, monkeypatch):
+    """Issue 16, finding 5: no page says "paper 000" / "paper 002" (file numbers of ../shared/papers); they name the
+    paper and cite it."""
+    import json
+    import re
+
+    monkeypatch.setenv("PAIRLAB_HOME", str(tmp_path / "workspace"))
+    from pairlab.ui.app import build_app
+
+    text = json.dumps(build_app().config, ensure_ascii=False, default=str)
+    assert not re.findall(r"[Pp]aper 00\d", text)
+    assert "Implicit Pairs for Boosting Unpaired" in text and "very few pairs" in text

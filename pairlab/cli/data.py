@@ -79,7 +79,7 @@ def add_commands(sub) -> None:
     c.add_argument("--n-test", type=int, default=100, help="test images per domain (default 100)")
     c.add_argument("--selection", default="random", choices=SELECTIONS, help="which samples get pairs")
     c.add_argument("--paired-copies", "--balance-copies", dest="paired_copies", type=int, default=0,
-                   help="extra on-disk copies of each paired sample in both domains (paper 002; default 0)")
+                   help="extra on-disk copies of each paired sample in both domains (balances few pairs against many unpaired images, as in 'very few pairs'; default 0)")
     c.add_argument("--mixed-identities", action="store_true",
                    help="alpha-paired: let B's unpaired part include identities that are in A (default: kept apart)")
     c.add_argument("--image-size", type=int, default=0, help="centre-crop and resize to this size (0 keeps the source's)")

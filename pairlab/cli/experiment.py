@@ -69,7 +69,7 @@ def add_commands(sub) -> None:
                        description="Each experiment builds its compositions, queues its runs (they survive restarts "
                                    "and show in the Training tab), evaluates them with the input-unchanged baseline "
                                    "and writes the table in the paper's layout with 95%% intervals over seeds, a "
-                                   "paired test across seeds per claim of paper 000 with a verdict, the paper's own "
+                                   "paired test across seeds per claim of the implicit-pairs paper (Ginger et al.) with a verdict, the paper's own "
                                    "numbers, a comparison grid and a standalone HTML report (plus CSV / LaTeX). "
                                    "Running it again continues where it stopped.")
     e.add_argument("what", metavar="NAME|plan|status|report",

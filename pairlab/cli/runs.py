@@ -98,7 +98,7 @@ def add_commands(sub) -> None:
     t.add_argument("composition", help="a composition name (under $PAIRLAB_HOME/compositions) or folder")
     t.add_argument("--model", default="cyclegan", choices=list(lab.MODEL_NAMES), help="model kind (default cyclegan)")
     t.add_argument("--preset", default="cpu-demo-64",
-                   help="named settings: paper-128, paper-002 (paper 002's hybrid: use with --model hybrid), cpu-demo-64 "
+                   help="named settings: paper-128, paper-002 (the hybrid of 'very few pairs': use with --model hybrid), cpu-demo-64 "
                         "or a saved preset (default cpu-demo-64)")
     t.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override a setting, e.g. --set lr=1e-4 --set max_iters=300 (repeatable; commas also separate); "

@@ -124,7 +124,8 @@ def cmd_bench(args) -> int:
 def add_commands(subparsers) -> argparse.ArgumentParser:
     """Add ``study {list,results,export,freeze,close,open,handoff,serve,bench}`` to pairlab's top-level subparsers."""
     s = subparsers.add_parser("study", help="user studies: freeze, serve, results, export",
-                              description="Blind preference studies (paper 000, Table 6).")
+                              description="Blind preference studies (Table 6 of Ginger et al., Implicit Pairs for Boosting Unpaired "
+                                          "Image-to-Image Translation).")
     sub = s.add_subparsers(dest="study_command", metavar="ACTION")
     sub.required = True
 

@@ -435,14 +435,14 @@ def pixel_accuracy(a: np.ndarray, b: np.ndarray, threshold: int = PIXEL_THRESHOL
 register(Metric("gt_mse", "MSE to ground truth",
                 lambda ctx: ctx.per_truth((_gt_diff(ctx).astype(np.float64) ** 2).reshape(len(_gt_diff(ctx)), -1).mean(1)),
                 frozenset({"truth"}), True,
-                description="mean squared error to T(x) in [0, 1] pixel scale (paper 000 Table 1)"))
+                description="mean squared error to T(x) in [0, 1] pixel scale (Ginger et al., Implicit Pairs, Table 1)"))
 register(Metric("gt_l1", "L1 to ground truth",
                 lambda ctx: ctx.per_truth(np.abs(_gt_diff(ctx).astype(np.float64)).reshape(len(_gt_diff(ctx)), -1).mean(1)),
                 frozenset({"truth"}), True, description="mean absolute error to T(x) in [0, 1] pixel scale"))
 register(Metric("pixel_acc", "Pixel accuracy (<20)",
                 lambda ctx: ctx.per_truth(pixel_accuracy(*ctx.truth_pairs()[1:])),
                 frozenset({"truth"}), False,
-                description="share of pixels with max channel difference to T(x) below 20 (paper 002 Sec. 4.2.2)"))
+                description="share of pixels with max channel difference to T(x) below 20 (very few pairs, Sec. 4.2.2)"))
 
 
 def _to_tensor(a: np.ndarray):
@@ -656,7 +656,7 @@ def _infosim(ctx: EvalContext) -> np.ndarray:
 
 
 register(Metric("infosim", "InfoSIM (lab encoder)", _infosim, frozenset({"identity_encoder"}), True,
-                description="MSE between identity embeddings of input and output (paper 000 Sec. 5), with the encoder "
+                description="MSE between identity embeddings of input and output (Ginger et al., Implicit Pairs, Sec. 5), with the encoder "
                 "named in the note (the lab's identity encoder, or FaceNet when its weights are present): values are "
                 "on that encoder's scale, not on the scale of the paper's OpenFace InfoSIM", input_vs_output=True))
 

@@ -21,6 +21,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from .. import workspace
+from ..papers import IMPLICIT_PAIRS, IMPLICIT_PAIRS_SHORT, plain
 from .paper import FEATURE_METRICS, claims_for, paper_comparison, tables_for
 from .plan import ARMS_OF, DIRECTIONS_OF, Plan
 from ..train.run import Run
@@ -290,7 +291,7 @@ def report_html(res: dict, fig=None, grid_png: bytes | None = None) -> str:
              f"<p>Profile <b>{esc(prof['name'])}</b>: {esc(prof['description'])}. Seeds {esc(', '.join(map(str, res['seeds'])))}. "
              f"Code {esc(str((res.get('code') or {}).get('git') or (res.get('code') or {}).get('pairlab')))}; machine "
              f"{esc(str((res.get('machine') or {}).get('cpu', '')))}. Made {time.strftime('%Y-%m-%d %H:%M', time.localtime(res['made']))}.</p>",
-             "<h2>Claims of paper 000, tested here</h2><table><tr><th>claim</th><th>verdict</th><th>result</th>"
+             f"<h2>Claims of {esc(plain(IMPLICIT_PAIRS))}, tested here</h2><table><tr><th>claim</th><th>verdict</th><th>result</th>"
              "<th>paper's own numbers</th></tr>"]
     paper = {p["claim"]: p for p in res["paper"]}
     for c in res["claims"]:
@@ -314,7 +315,7 @@ def report_html(res: dict, fig=None, grid_png: bytes | None = None) -> str:
         parts.append("<h2>Test images (first seed): source, each configuration, ground truth</h2>"
                      f"<img style='max-width:100%' src='data:image/png;base64,{base64.b64encode(grid_png).decode()}'>")
     for t in res["paper_tables"]:
-        parts.append(f"<h2>Paper 000, {esc(t['id'])} ({esc(t['source'])})</h2><p><i>{esc(t['caption'])}</i> — "
+        parts.append(f"<h2>{esc(plain(IMPLICIT_PAIRS_SHORT))}, {esc(t['id'])} ({esc(t['source'])})</h2><p><i>{esc(t['caption'])}</i> — "
                      f"{esc(t['metric'])}. <b>{esc(t['different_setting'])}</b></p><table><tr><th></th>"
                      + "".join(f"<th>{esc(str(c))}</th>" for c in t["columns"]) + "</tr>")
         for name, row in t["rows"].items():

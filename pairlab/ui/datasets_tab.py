@@ -5,9 +5,10 @@ Thin: every action is one call into ``pairlab.lab`` / ``pairlab.data.compose``.
 from __future__ import annotations
 
 import gradio as gr
+
 import plotly.graph_objects as go
 
-from .. import lab
+from .. import lab, papers
 from ..errors import UserError
 from .common import friendly, number, progress_adapter, to_status
 
@@ -80,8 +81,9 @@ def composition_table():
 
 def build_tab():
     with gr.Tab("Datasets", id="datasets") as tab:
-        gr.Markdown("Build **alpha-paired** datasets from paired data and **pseudo-paired** datasets with a synthesizer "
-                    "M ≈ T⁻¹ (paper 000, Sec. 3 and 5). A = with the attribute, B = without.")
+        gr.Markdown("Build **alpha-paired** datasets (a share alpha of the images keep their true pair) from paired "
+                    "data, and **pseudo-paired** datasets, where a synthesizer M ≈ T⁻¹ adds the attribute to images "
+                    f"that lack it ({papers.IMPLICIT_PAIRS}, Sec. 3 and 5). A = with the attribute, B = without.")
         with gr.Row():
             with gr.Column(scale=1):
                 gr.Markdown("### Source")
@@ -100,7 +102,7 @@ def build_tab():
                 # typed numbers, not sliders: a slider clamps what is typed (1.5 -> 1) without a word; these are checked
                 alpha = gr.Number(value=0.5, step=0.05, label="alpha (0-1: share of A with its true pair in B)", visible=False, elem_id="ds-alpha")
                 augmentation = gr.Dropdown(list(lab.AUGMENTATIONS), value="pseudo-paired", label="Augmentation of A", elem_id="ds-augmentation")
-                pseudo_alpha = gr.Number(value=0.5, step=0.05, label=f"pseudo alpha (0-1; paper: {', '.join(map(str, lab.PAPER_PSEUDO_ALPHAS))})", elem_id="ds-pseudo-alpha")
+                pseudo_alpha = gr.Number(value=0.5, step=0.05, label=f"pseudo alpha (0-1; the implicit-pairs paper used: {', '.join(map(str, lab.PAPER_PSEUDO_ALPHAS))})", elem_id="ds-pseudo-alpha")
                 pairs_from = gr.Radio(["pseudo", "true"], value="pseudo", label="Explicit pairs from", visible=False)
                 with gr.Row():
                     n = gr.Number(value=100, label="N per domain", elem_id="ds-n")
@@ -108,7 +110,8 @@ def build_tab():
                     seed = gr.Number(value=0, label="seed", elem_id="ds-seed")
                 with gr.Accordion("More options", open=False):
                     selection = gr.Radio(["random", "kmedoids"], value="random", label="Which samples get pairs")
-                    copies = gr.Number(value=0, label="extra on-disk copies of each paired sample (paper 002)")
+                    copies = gr.Number(value=0, label="extra copies of each paired sample, to balance few pairs against many unpaired images "
+                                                   f"({papers.plain(papers.FEW_PAIRS_SHORT)}, Sec. 4.1.5)")
                     disjoint = gr.Checkbox(value=True, label="alpha-paired: B's unpaired part from identities not in A",
                                            elem_id="ds-disjoint")
                     image_size = gr.Dropdown([0, 64, 128, 256], value=0, label="resize to (0 = keep the source's size)")

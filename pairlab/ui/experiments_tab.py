@@ -1,4 +1,4 @@
-"""Experiments tab: paper 000's experiments, as ``python -m pairlab experiment`` runs them (plan, start, status,
+"""Experiments tab: the implicit-pairs paper's experiments, as ``python -m pairlab experiment`` runs them (plan, start, status,
 report), from the page.
 
 Thin: every action is one call into the lab façade (``lab.plan_experiment``, ``estimate_experiment``,
@@ -18,9 +18,11 @@ import sys
 import traceback
 
 import gradio as gr
+
+from pairlab import papers
 import plotly.graph_objects as go
 
-from .. import lab, workspace
+from .. import lab, papers, workspace
 from ..errors import UserError
 from .common import number, progress_adapter
 
@@ -188,7 +190,7 @@ def paper_html(res: dict) -> str:
     parts = []
     for t in res.get("paper_tables") or []:
         cols = list(t.get("columns") or [])
-        parts.append(f"<p><b>Paper 000, {html.escape(str(t['id']))}</b> ({html.escape(str(t['source']))}): "
+        parts.append(f"<p><b>{html.escape(papers.plain(papers.IMPLICIT_PAIRS_SHORT))}, {html.escape(str(t['id']))}</b> ({html.escape(str(t['source']))}): "
                      f"<i>{html.escape(str(t['caption']))}</i> — {html.escape(str(t['metric']))}. "
                      f"{html.escape(str(t['different_setting']))}</p><table class='ex-table'><tr><th></th>"
                      + "".join(f"<th>{html.escape(str(c))}</th>" for c in cols) + "</tr>")
@@ -282,7 +284,8 @@ def error_text(sentence: str) -> str:
 # ----- the tab --------------------------------------------------------------------------------------------
 def build_tab() -> dict:
     with gr.Tab("Experiments", id="experiments"):
-        gr.Markdown("Run **paper 000's experiments** (`python -m pairlab experiment`): each builds its compositions, "
+        gr.Markdown(f"Run the experiments of {papers.IMPLICIT_PAIRS} (`python -m pairlab experiment`): "
+                    "each builds its compositions, "
                     "queues its runs (they train in the background, show in the Training tab and survive restarts), "
                     "then **Report** evaluates what has finished with the input-unchanged baseline and writes the "
                     "table in the paper's layout (mean [95% interval over seeds]), a verdict per claim (paired test "
@@ -318,7 +321,8 @@ def build_tab() -> dict:
                 runs = gr.Dataframe(headers=RUN_HEADERS, interactive=False, elem_id="ex-runs", max_height=440,
                                     wrap=True, column_widths=["22%", "15%", "10%", "18%", "7%", "10%", "11%", "7%"])
         gr.Markdown("### Report")
-        gr.Markdown("#### Claims of paper 000, tested here (paired t-test across seeds, Holm's correction)")
+        gr.Markdown(f"#### Claims of the implicit-pairs paper ({papers.IMPLICIT_PAIRS_SHORT}), tested here "
+                    "(paired t-test across seeds, Holm's correction)")
         claims = gr.HTML(claims_html({}), elem_id="ex-claims")
         with gr.Row():
             with gr.Column(scale=1, min_width=320):

@@ -16,9 +16,11 @@ import time
 import traceback
 
 import gradio as gr
+
+from pairlab import papers
 import plotly.graph_objects as go
 
-from .. import lab, workspace
+from .. import lab, papers, workspace
 from ..errors import UserError
 from .common import number, progress_adapter
 
@@ -174,7 +176,8 @@ def results_view(study_id: str, drop_failed_catch: bool) -> tuple:
 
 def build_tab():
     with gr.Tab("User study", id="study") as tab:
-        gr.Markdown("A blind **task-completion preference study** (paper 000, Table 6): participants see the source "
+        gr.Markdown("A blind **task-completion preference study** (as in Table 6 of "
+                    f"{papers.IMPLICIT_PAIRS}): participants see the source "
                     "image and two results (two runs, or one run and the source) and choose left, right, both or "
                     "neither. Freeze a study to get its participant link; the participant page is served apart from "
                     "the lab and shows nothing of the runs.")

@@ -10,9 +10,10 @@ import html
 from pathlib import Path
 
 import gradio as gr
+
 import plotly.graph_objects as go
 
-from .. import lab
+from .. import lab, papers
 from ..errors import UserError
 from .common import error_sentence, friendly
 
@@ -233,7 +234,8 @@ def build_tab():
     headers = HEADERS[:6] + ["where"] + HEADERS[6:] if where else HEADERS
     widths = WIDTHS[:6] + ["7%"] + WIDTHS[6:] if where else WIDTHS
     with gr.Tab("Training", id="training") as tab:
-        gr.Markdown("Train **CycleGAN**, **Pix2Pix** or the **hybrid** paired + unpaired model (paper 002) on a "
+        gr.Markdown("Train **CycleGAN**, **Pix2Pix** or the **hybrid** paired + unpaired model "
+                    f"({papers.FEW_PAIRS}) on a "
                     "composition. Runs go into a background queue and run in their own processes, one per slot "
                     f"(slots here: {lab.queue().describe_slots()}); they keep going when you close the page.")
         with gr.Row():
