@@ -7,7 +7,7 @@ import sys
 import threading
 
 
-def install_demo_if_fresh(empty: bool) -> None:
+def install_demo_if_fresh(empty: bool, progress=None) -> None:
     """A new workspace opens as the demo workspace (every tab has content) unless asked to start empty."""
     from pairlab.demo import shipped
     from pairlab.errors import UserError
@@ -21,6 +21,8 @@ def install_demo_if_fresh(empty: bool) -> None:
 
     def report(fraction, message):
         print(f"  demo workspace {fraction * 100:5.1f}%  {message}", flush=True)
+        if progress:
+            progress(fraction, message)
 
     try:
         summary = shipped.install_demo(progress=report)
@@ -52,18 +54,33 @@ def main(argv=None) -> int:
         timer.daemon = True
         timer.start()
 
+    # The port answers at once with "Preparing the workspace… x%" until Gradio takes it over (first start: the
+    # default SynthFaces and the demo workspace take minutes); the page reloads into the lab by itself.
+    from pairlab.ui.preparing import Preparing
+
+    try:
+        preparing = Preparing(args.host, args.port)
+    except OSError as exc:
+        print(f"pairlab cannot listen on {args.host}:{args.port} ({exc.strerror or exc}); is another lab running "
+              f"there? Choose another port with --port.", flush=True)
+        return 1
+    preparing.update(0.01, "Loading the libraries")
     from pairlab import lab, workspace
     from pairlab.ui.app import CSS, build_app
 
     home = workspace.home()
     print(f"pairlab workspace: {home}", flush=True)
     if not args.no_default_source:
+        step = preparing.phase(0.05, 0.3, "The embedded faces (SynthFaces): ")
+
         def report(fraction, message):
             print(f"  default SynthFaces {fraction * 100:5.1f}%  {message}", flush=True)
+            step(fraction, message)
 
         source = lab.synthfaces_source(progress=report)
         print(f"default source ready: {source.root} ({len(source.samples)} images)", flush=True)
-        install_demo_if_fresh(args.empty)
+        install_demo_if_fresh(args.empty, progress=preparing.phase(0.3, 0.92, "The demo workspace: "))
+    preparing.update(0.93, "Starting the training queue and the pages")
     # The training queue: settle runs whose process died while the app was away (they become failed and
     # resumable; live ones keep running), then schedule queued runs every two seconds in the background.
     from pairlab.train.queue import default_queue
@@ -81,6 +98,9 @@ def main(argv=None) -> int:
     start_for_lab(args.host, args.study_port or args.port + 1)
     app = build_app()
     from pairlab.ui.serving import launch_kwargs
+
+    preparing.update(0.98, "Opening the lab")
+    preparing.close()  # Gradio takes the port now; the preparing page polls through the gap and reloads
 
     # Only what the pages show is served: handed-out copies in Gradio's cache, never the workspace's files.
     app.queue(default_concurrency_limit=4).launch(

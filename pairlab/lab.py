@@ -235,6 +235,7 @@ _OWNERS = {
     "save_result": ".demo.translate", "zip_files": ".demo.translate", "MAX_CHECKPOINTS": ".demo.translate",
     "DIRECTIONS": ".demo.translate", "shipped_checkpoints": ".demo.shipped", "shipped_root": ".demo.shipped",
     "install_demo": ".demo.shipped", "build_demo": (".demo.shipped", "build"),
+    "start_here": ".demo.shipped", "hide_start_here": ".demo.shipped",
 }
 
 

@@ -8,6 +8,7 @@ import os
 import socket
 import subprocess
 import time
+import urllib.error
 import urllib.request
 from contextlib import contextmanager
 from pathlib import Path
@@ -37,8 +38,9 @@ def browser_or_skip():
 
 
 @contextmanager
-def running_app(tmp_path: Path, extra_env: dict | None = None, startup_timeout: float = 300):
-    """Start ``./pairlab.sh app`` on a free loopback port with its own workspace; yield the URL."""
+def running_app(tmp_path: Path, extra_env: dict | None = None, startup_timeout: float = 300, ready: bool = True):
+    """Start ``./pairlab.sh app`` on a free loopback port with its own workspace; yield the URL once the lab
+    answers 200 (``ready=False``: once the port answers at all, e.g. the 503 "preparing the workspace" page)."""
     port = free_port()
     env = dict(os.environ)
     for name in ("home", "tmp", "gradio"):
@@ -61,6 +63,12 @@ def running_app(tmp_path: Path, extra_env: dict | None = None, startup_timeout: 
             try:
                 urllib.request.urlopen(url, timeout=2)
                 break
+            except urllib.error.HTTPError:
+                if not ready:
+                    break
+                if time.time() > deadline:
+                    raise RuntimeError("the app did not start in time:\n" + (tmp_path / "app.log").read_text()[-3000:])
+                time.sleep(0.5)
             except OSError:
                 if time.time() > deadline:
                     raise RuntimeError("the app did not start in time:\n" + (tmp_path / "app.log").read_text()[-3000:])

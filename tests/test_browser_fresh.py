@@ -18,11 +18,20 @@ def test_fresh_start_opens_the_demo_workspace_with_content_in_every_tab(tmp_path
     assert names, "checkpoints/demo/ holds no shipped checkpoints"
     env = {"PAIRLAB_DEMO": "1", "TORCH_HOME": str(tmp_path / "torch_home")}  # the default SynthFaces: no overrides
     t0 = time.time()
-    with running_app(tmp_path, env, startup_timeout=600) as url, chromium_page() as page:
-        log = (tmp_path / "app.log").read_text()
-        print(f"app up after {time.time() - t0:.1f}s")
-        assert "demo workspace ready" in log and "note:" not in log, log[-2000:]
+    with running_app(tmp_path, env, startup_timeout=600, ready=False) as url, chromium_page() as page:
+        # Issue 16, finding 5: the page answers at once with the preparing view (no "connection refused")...
+        answered = time.time() - t0
         page.goto(url)
+        page.get_by_text("Preparing the workspace").wait_for()
+        wait_for(lambda: int(page.locator("#pct").inner_text()) > 0, 120, "progress")
+        screenshot(page, "fresh-preparing")
+        # ... and turns into the lab by itself (no reload by the user), which opens on the "start here" panel
+        page.locator("#ds-table").wait_for(timeout=600_000)
+        print(f"port answered after {answered:.1f}s; the lab after {time.time() - t0:.1f}s")
+        log = (tmp_path / "app.log").read_text()
+        assert "demo workspace ready" in log and "note:" not in log, log[-2000:]
+        page.locator("#start-here").get_by_text("This is the demo workspace").wait_for(timeout=60_000)
+        screenshot(page, "fresh-start-here")
 
         # Datasets: the demo compositions
         wait_for(lambda: "demo-cyclegan-alpha0" in page.locator("#ds-table").inner_text(), 60, "compositions")
@@ -72,3 +81,11 @@ def test_fresh_start_opens_the_demo_workspace_with_content_in_every_tab(tmp_path
         captions = page.locator("#demo-results").inner_text()
         assert captions.count(" ms") >= min(len(names), 4), captions
         screenshot(page, "fresh-demo")
+
+        # The "start here" panel hides for good in this workspace
+        page.locator("#start-here-hide").click()
+        wait_for(lambda: not page.locator("#start-here").is_visible(), 30, "the panel hidden")
+        page.reload()
+        page.locator("#ds-table").wait_for()
+        page.wait_for_timeout(3000)
+        assert not page.locator("#start-here").is_visible()

@@ -59,9 +59,9 @@ def test_inference_only_checkpoint_refuses_resume_and_the_other_direction(tmp_pa
 
 
 def test_fresh_and_declined_workspaces(home):
-    assert shipped.is_fresh(home)
+    assert shipped.is_fresh(home) and shipped.start_here(home) is None
     shipped.decline_demo(home)
-    assert not shipped.is_fresh(home)
+    assert not shipped.is_fresh(home) and shipped.start_here(home) is None  # no panel in an empty workspace
     (home / shipped.MARKER).unlink()
     assert shipped.is_fresh(home)
     (home / "runs" / "some-run").mkdir(parents=True)
@@ -120,3 +120,9 @@ def test_demo_workspace_installs_and_reproduces_the_manifest_metrics(home):
     # Installing again changes nothing.
     again = shipped.install_demo()
     assert again["runs"] == summary["runs"]
+    # Issue 16, finding 5: the demo workspace opens with a "start here" panel naming what is in it, until hidden
+    text = shipped.start_here(home)
+    assert text and f"{len(summary['runs'])} trained runs" in text and f"{summary['study']['votes']} votes" in text
+    assert all(f"**{tab}**" in text for tab in ("Datasets", "Training", "Compare", "User study", "Demo"))
+    shipped.hide_start_here(home)
+    assert shipped.start_here(home) is None and not shipped.is_fresh(home)

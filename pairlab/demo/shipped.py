@@ -284,6 +284,44 @@ def install_demo(progress=None, root=None, votes: int = 2) -> dict:
     return summary
 
 
+def start_here(home: Path | None = None) -> str | None:
+    """The "start here" panel of a demo workspace (Markdown), or None: the demo is not installed here, or the
+    panel was hidden."""
+    home = Path(home) if home is not None else workspace.home()
+    try:
+        marker = json.loads((home / MARKER).read_text())
+    except (OSError, ValueError):
+        return None
+    if marker.get("declined") or marker.get("start_here_hidden") or not marker.get("runs"):
+        return None
+    study = marker.get("study") or {}
+    lines = [
+        f"**This is the demo workspace.** pairlab installed it on first start so that every tab has something to "
+        f"show: {len(marker['runs'])} trained runs on eyeglasses removal (SynthFaces, pairlab's embedded synthetic "
+        f"faces, 64 px), their evaluation and an example study. Try, in order:",
+        "1. **Datasets**: the demo compositions (alpha-paired and pseudo-paired); build your own from the same faces.",
+        "2. **Training**: the finished demo runs with their curves and samples; launch a `cpu-demo-64` run.",
+        "3. **Compare**: the demo runs side by side: image grid, metric table and plots.",
+        "4. **Feature space**: the PCA plot of where translated images land.",
+        "5. **User study**: " + (f"the example study ({study.get('votes', 0)} votes by an automatic participant); "
+                                 if study else "") + "design and freeze your own, share its participant link.",
+        "6. **Demo**: upload a photo (or use the webcam) and translate it with a demo run.",
+        "7. **Experiments**: the paper's experiments end to end, with a verdict per claim.",
+        "\nRuns you launch train in the background and keep going when you close the page.",
+    ]
+    return "\n".join(lines)
+
+
+def hide_start_here(home: Path | None = None) -> None:
+    """Do not show the "start here" panel again in this workspace."""
+    home = Path(home) if home is not None else workspace.home()
+    try:
+        marker = json.loads((home / MARKER).read_text())
+    except (OSError, ValueError):
+        return
+    workspace.write_json_atomic(home / MARKER, dict(marker, start_here_hidden=time.time()))
+
+
 def decline_demo(home: Path | None = None) -> None:
     """Remember that this workspace starts empty (the user asked for it)."""
     home = Path(home) if home is not None else workspace.home()

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import gradio as gr
 
-from .. import __version__, workspace
+from .. import __version__, lab, workspace
 from . import compare_tab, datasets_tab, features_tab, study_tab, training_tab
 from . import demo_tab, experiments_tab
 
@@ -22,6 +22,10 @@ def build_app() -> gr.Blocks:
     with gr.Blocks(title="pairlab") as app:
         gr.Markdown(f"# pairlab <small>v{__version__}</small>\nImplicit pairs in image-to-image translation. "
                     f"Workspace: `{workspace.home()}`")
+        # a demo workspace opens with a short "start here" panel until it is hidden
+        with gr.Accordion("Start here", open=True, visible=False, elem_id="start-here") as start_box:
+            start_text = gr.Markdown("", elem_id="start-here-text")
+            hide_start = gr.Button("Hide this panel", size="sm", elem_id="start-here-hide")
         with gr.Tabs():
             ds = datasets_tab.build_tab()
             tr = training_tab.build_tab()
@@ -37,4 +41,16 @@ def build_app() -> gr.Blocks:
         app.load(st["refresh"], None, st["refresh_outputs"])
         app.load(dm["load"], None, dm["load_outputs"])
         app.load(ex["load"], None, ex["load_outputs"])
+        app.load(show_start_here, None, [start_box, start_text])
+        hide_start.click(hide_start_here, None, start_box)
     return app
+
+
+def show_start_here():
+    text = lab.start_here()
+    return gr.update(visible=bool(text)), text or ""
+
+
+def hide_start_here():
+    lab.hide_start_here()
+    return gr.update(visible=False)
