@@ -252,3 +252,37 @@ def test_evaluate_runs_with_the_input_unchanged_baseline(lab_ws):
     assert len(groups) == 2 and groups[-1] is base
     # metrics.json of the runs is untouched by the baseline (write=False here; nothing is written for it)
     assert all(r.get("baseline") is None for r in runs)
+
+
+def test_saved_metrics_are_reused_only_when_nothing_changed(lab_ws, monkeypatch):
+    """Issue 16, finding 3: reopening a comparison reuses the saved scores (same checkpoint, outputs and evaluation
+    key) instead of computing them again; a new checkpoint, new metric code or another metric is computed."""
+    from pairlab.eval import evaluate as ev
+
+    run = copy_run(lab_ws["runs"][0], Path(lab_ws["root"]) / "workspace" / "runs" / "tiny-reuse")
+    for name in ("scores.json", "metrics.json", "scores_per_image.json"):  # what earlier tests evaluated
+        (run / name).unlink(missing_ok=True)
+    (first,) = evaluate_runs([run], metrics="gt_l1,gt_mse")
+    assert first["reused_metrics"] == [] and set(first["timings"]) == {"gt_l1", "gt_mse"}
+    (again,) = evaluate_runs([run], metrics="gt_l1,gt_mse")
+    assert again["reused_metrics"] == ["gt_l1", "gt_mse"] and again["timings"] == {}
+    assert again["metrics"] == first["metrics"] and list(again["metrics"]) == ["gt_l1", "gt_mse"]
+    (more,) = evaluate_runs([run], metrics="pixel_acc,gt_l1")  # only the new one is computed; asked order kept
+    assert more["reused_metrics"] == ["gt_l1"] and set(more["timings"]) == {"pixel_acc"}
+    assert list(more["metrics"]) == ["pixel_acc", "gt_l1"]
+    monkeypatch.setattr(ev, "evaluation_key", lambda identity="auto": "other-code")
+    (recomputed,) = evaluate_runs([run], metrics="gt_l1")
+    assert recomputed["reused_metrics"] == [] and recomputed["metrics"]["gt_l1"] == first["metrics"]["gt_l1"]
+    assert set(read_metrics(run)["directions"]["AtoB"]["metrics"]) == {"gt_l1"}  # stale values are dropped
+    monkeypatch.undo()
+    state = load_checkpoint(run / "checkpoints" / "latest.pt")
+    for tensor in state["model_state"]["nets"]["G_A"].values():
+        if tensor.dtype.is_floating_point:
+            tensor.add_(0.05)
+    save_atomic(state, run / "checkpoints" / "latest.pt")
+    (new,) = evaluate_runs([run], metrics="gt_l1,gt_mse")
+    assert new["reused_metrics"] == [] and new["metrics"]["gt_l1"] != first["metrics"]["gt_l1"]
+    # the input-unchanged baseline is scored once per test set and evaluation key
+    (b1,) = ev.identity_baselines([first], metrics="gt_l1,infosim")
+    (b2,) = ev.identity_baselines([first], metrics="gt_l1,infosim")
+    assert b2["timings"] == {} and b2["metrics"] == b1["metrics"] and b2["not_applicable"] == b1["not_applicable"]

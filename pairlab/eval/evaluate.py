@@ -16,12 +16,16 @@ The run's scores (``Run.scores``: ``scores.json`` in the run folder; an older ``
 per direction, the checkpoint evaluated and each metric's summary (and the unavailable metrics with their reasons);
 ``Run.per_image_scores`` (``scores_per_image.json``) holds the per-image values behind them.
 Evaluating again with the same checkpoint merges new metrics into the file; a new checkpoint replaces it.
+Nothing is computed twice: a metric already in the scores for the same checkpoint, the same cached outputs and the
+same evaluation setting (``evaluation_key``: the metric code, the identity-encoder choice and which weight files
+are present) is reused as saved (the row lists it in ``"reused_metrics"``), so reopening a comparison is quick.
 
 The input-unchanged baseline: ``identity_baselines(results)`` (or ``evaluate_runs(..., baseline=True)``, which
 appends them) scores the identity map (output = input) on the same test images as the evaluated runs, one row per
 distinct test set, named ``BASELINE_NAME`` and marked ``"baseline": "identity"`` (``is_baseline``,
 ``split_baselines``). Metrics that compare the output with its input are 0 by construction there and are listed
-in the row's ``"not_applicable"``; ``baseline_note`` says so in one sentence. Nothing is written to disk for it.
+in the row's ``"not_applicable"``; ``baseline_note`` says so in one sentence. Its values are kept in the
+workspace's ``cache/baselines/`` by the test images' content hash and the evaluation key, and reused.
 """
 from __future__ import annotations
 
@@ -148,6 +152,31 @@ def check_comparable(described: list[dict]) -> dict[str, str]:
     return problems
 
 
+def evaluation_key(identity: str = "auto") -> str:
+    """What saved metric values depend on besides the checkpoint and the outputs: the code that computes them, the
+    identity-encoder choice and which optional weight files are present (they decide the encoder and the metrics
+    that can run). Saved values with another key are computed again."""
+    import hashlib
+
+    from .encoders import facenet_weights
+    from .metrics import alexnet_weights
+
+    h = hashlib.sha1()
+    for name in ("metrics.py", "stats.py", "encoders.py", "evaluate.py"):
+        h.update((Path(__file__).with_name(name)).read_bytes())
+    h.update(json.dumps([identity, str(facenet_weights() or ""), str(alexnet_weights() or "")]).encode())
+    return h.hexdigest()[:16]
+
+
+def _saved_metrics(run_dir: Path, direction: str, outputs: OutputSet, key: str) -> dict:
+    """The run's saved scores for exactly these outputs and this evaluation key ({} when none apply)."""
+    entry = ((Run(run_dir).scores() or {}).get("directions") or {}).get(direction) or {}
+    same = (outputs.reused and entry.get("evaluation_key") == key and entry.get("outputs") == str(outputs.folder)
+            and (entry.get("checkpoint") or {}).get("sha1") == outputs.checkpoint["sha1"]
+            and entry.get("n_test") == len(outputs))
+    return entry if same else {}
+
+
 def evaluate_runs(run_dirs, metrics=None, progress=None, checkpoint="latest", direction="AtoB",
                   device: str = "auto", identity: str = "auto", write: bool = True,
                   baseline: bool = False) -> list[dict]:
@@ -174,6 +203,8 @@ def evaluate_runs(run_dirs, metrics=None, progress=None, checkpoint="latest", di
             described.append({"run": str(run), "name": Path(str(run)).name, "error": str(exc)})
     problems = check_comparable(described)
     results = []
+    wanted = [m.name for m in get_metrics(metrics)]
+    key = evaluation_key(identity)
     jobs = [(d, dr) for d in described for dr in directions]
     for j, (d, dr) in enumerate(jobs):
         base, span = j / len(jobs), 1.0 / len(jobs)
@@ -188,8 +219,18 @@ def evaluate_runs(run_dirs, metrics=None, progress=None, checkpoint="latest", di
         try:
             outputs = translate_test_set(d["run"], checkpoint, dr,
                                          progress=lambda f, m: report(0.3 * f, m), device=device)
-            res = evaluate_output_set(outputs, metrics, lambda f, m: report(None if f is None else 0.3 + 0.7 * f, m),
-                                      device, identity, d["manifest"])
+            saved = _saved_metrics(Path(d["run"]), dr, outputs, key) if write else {}
+            reused = {n: saved["metrics"][n] for n in wanted if n in (saved.get("metrics") or {})}
+            todo = [n for n in wanted if n not in reused]
+            if todo:
+                res = evaluate_output_set(outputs, todo, lambda f, m: report(None if f is None else 0.3 + 0.7 * f, m),
+                                          device, identity, d["manifest"])
+            else:
+                report(1.0, "Reusing the saved metrics")
+                res = {"metrics": {}, "unavailable": {}, "per_image": {}, "timings": {}, "info": {}}
+            res["metrics"] = {n: res["metrics"].get(n, reused.get(n)) for n in wanted
+                              if n in res["metrics"] or n in reused}
+            res["info"] = dict(saved.get("info") or {}, **res["info"]) if reused else res["info"]
         except UserError as exc:
             results.append(_blank(d["run"], dr, str(exc)))
             continue
@@ -198,7 +239,7 @@ def evaluate_runs(run_dirs, metrics=None, progress=None, checkpoint="latest", di
                     "image_size": outputs.image_size, "outputs": str(outputs.folder), "reused_outputs": outputs.reused,
                     "n_test": len(outputs), "n_truth": outputs.n_truth, "metrics": res["metrics"],
                     "unavailable": res["unavailable"], "info": res["info"], "timings": res["timings"],
-                    "seconds": round(time.time() - t0, 3)})
+                    "reused_metrics": list(reused), "evaluation_key": key, "seconds": round(time.time() - t0, 3)})
         if write:
             _write_metrics(Path(d["run"]), row, outputs, res["per_image"])
         results.append(row)
@@ -238,7 +279,26 @@ def evaluate_identity(composition, direction: str = "AtoB", image_size: int | No
         key = test_set_key(outputs)
     except OSError as exc:
         raise UserError(f"The test set of composition {comp.name} is unreadable ({type(exc).__name__}).")
-    res = evaluate_output_set(outputs, metrics, progress, device, identity, None, n_boot, baseline=True)
+    # computed once per test set and evaluation setting: a cache file in the workspace, keyed by the test images'
+    # content hash, so reopening a comparison does not score the identity map again
+    from .. import workspace
+
+    cache = workspace.sub("cache") / "baselines" / f"{key}-{evaluation_key(identity)}-{n_boot}.json"
+    saved = workspace.read_json(cache) or {}
+    have, skipped = saved.get("metrics") or {}, saved.get("not_applicable") or {}
+    wanted = [m.name for m in get_metrics(metrics)]
+    todo = [n for n in wanted if n not in have and n not in skipped]
+    res = {"metrics": {}, "unavailable": {}, "not_applicable": {}, "timings": {}, "info": {}}
+    if todo:
+        res = evaluate_output_set(outputs, todo, progress, device, identity, None, n_boot, baseline=True)
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        workspace.write_json_atomic(cache, {"metrics": dict(have, **res["metrics"]),
+                                            "not_applicable": dict(skipped, **res["not_applicable"]),
+                                            "info": dict(saved.get("info") or {}, **res["info"])})
+    res["metrics"] = {n: res["metrics"].get(n, have.get(n)) for n in wanted if n in res["metrics"] or n in have}
+    res["not_applicable"] = {n: res["not_applicable"].get(n, skipped.get(n)) for n in wanted
+                             if n in res["not_applicable"] or n in skipped}
+    res["info"] = dict(saved.get("info") or {}, **res["info"])
     return {"run": None, "name": BASELINE_NAME, "baseline": BASELINE, "ok": True, "error": None,
             "direction": direction, "model": BASELINE, "alpha": None, "recipe": None, "seed": None, "config": None,
             "composition": comp.name, "composition_path": str(comp), "compositions": [comp.name],
@@ -323,10 +383,11 @@ def _write_metrics(run_dir: Path, row: dict, outputs: OutputSet, per_image: dict
     run = Run(run_dir)
     data = run.scores() or {}
     entry = {k: row[k] for k in ("direction", "checkpoint", "image_size", "n_test", "n_truth", "metrics",
-                                  "unavailable", "info", "outputs")}
+                                  "unavailable", "info", "outputs", "evaluation_key")}
     entry["evaluated"] = time.time()
     old = (data.get("directions") or {}).get(row["direction"])
-    if old and old.get("checkpoint", {}).get("sha1") == row["checkpoint"]["sha1"]:
+    if (old and old.get("checkpoint", {}).get("sha1") == row["checkpoint"]["sha1"]
+            and old.get("evaluation_key") == row["evaluation_key"] and old.get("outputs") == row["outputs"]):
         merged_metrics = dict(old.get("metrics", {}), **entry["metrics"])
         merged_unavail = {k: v for k, v in dict(old.get("unavailable", {}), **entry["unavailable"]).items()
                           if k not in entry["metrics"]}
