@@ -47,6 +47,19 @@ def test_seed_interval_uses_the_mean_of_per_seed_means():
     assert iv.n_images == sum(v.size for v in per_seed.values())
 
 
+def test_seed_interval_of_a_rate_is_clipped_to_its_range():
+    """Issue 16: the t-interval of three task rates (0.65, 0.90, 1.0) reaches past 1; with the metric's bounds
+    the table shows it clipped to [0, 1], the mean unchanged, the method saying so."""
+    rates = [0.65, 0.90, 1.0]
+    raw = xs.seed_interval(rates)
+    lo, hi = sps.t.interval(0.95, 2, loc=np.mean(rates), scale=sps.sem(rates))
+    assert (raw.low, raw.high) == pytest.approx((lo, hi), rel=1e-12) and raw.high > 1
+    iv = xs.seed_interval(rates, bounds=(0.0, 1.0))
+    assert iv.mean == raw.mean and iv.low == pytest.approx(lo, rel=1e-12) and iv.high == 1.0
+    assert "clipped to the metric's range [0, 1]" in iv.method
+    assert xs.seed_interval(TRT, bounds=(0.0, 1.0)) == xs.seed_interval(TRT)  # inside its range: unchanged
+
+
 def test_one_seed_interval_comes_from_test_images_and_is_flagged():
     from pairlab.eval import stats as eval_stats
 

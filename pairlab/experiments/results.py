@@ -88,12 +88,18 @@ def experiment_results(plan: Plan, experiment: str, progress=None) -> dict:
                 out[seed] = arr
         return out
 
+    from ..eval.metrics import REGISTRY
+
+    def metric_bounds(name):
+        m = REGISTRY.get(name)
+        return m.bounds if m is not None else None
+
     cells = []
     for metric in metrics:
         for direction in directions:
             for config in configs:
                 per_seed = values(metric, direction, config)
-                iv = seed_interval(per_seed) if per_seed else None
+                iv = seed_interval(per_seed, bounds=metric_bounds(metric)) if per_seed else None
                 cells.append({"metric": metric, "direction": direction, "config": config, "arm": configs[config],
                               "mean": _clean(iv.mean) if iv else None, "low": _clean(iv.low) if iv else None,
                               "high": _clean(iv.high) if iv else None, "n_seeds": iv.n_seeds if iv else 0,

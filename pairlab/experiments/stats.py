@@ -45,6 +45,7 @@ A single run-level number has no interval.
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 import warnings
 from dataclasses import dataclass, field
@@ -127,8 +128,21 @@ class Interval:
         return f"{self.mean:.{digits}g} [{self.low:.{digits}g}, {self.high:.{digits}g}]{mark}"
 
 
-def seed_interval(per_seed, n_boot: int = 2000, boot_seed: int = 0) -> Interval:
-    """Mean of the per-seed means with its 95% t-interval over seeds; one seed: bootstrap over its test images."""
+def seed_interval(per_seed, n_boot: int = 2000, boot_seed: int = 0, bounds=None) -> Interval:
+    """Mean of the per-seed means with its 95% t-interval over seeds; one seed: bootstrap over its test images.
+    ``bounds``: the metric's range (e.g. (0, 1) for a rate); the interval is clipped to it (a t-interval of three
+    rates can otherwise read [0.29, 1.38])."""
+    iv = _seed_interval(per_seed, n_boot, boot_seed)
+    if bounds is None or not (math.isfinite(iv.low) and math.isfinite(iv.high)):
+        return iv
+    low, high = eval_stats.clip_interval(iv.low, iv.high, tuple(bounds))
+    if (low, high) == (iv.low, iv.high):
+        return iv
+    return dataclasses.replace(iv, low=low, high=high, method=iv.method + f", clipped to the metric's range "
+                                                                          f"[{bounds[0]:g}, {bounds[1]:g}]")
+
+
+def _seed_interval(per_seed, n_boot: int, boot_seed: int) -> Interval:
     vals = per_seed_values(per_seed)
     n_images = int(sum(a.size for a in vals.values() if a.ndim == 1))
     k = len(vals)
