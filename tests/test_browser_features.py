@@ -107,11 +107,14 @@ def test_features_tab_plot_toggle_hover_export(tmp_path, monkeypatch):
         assert no_error_pills(page)
         page.locator("#feat-comp input").first.click()
         page.locator("[role=option]", has_text="feat-explicit").first.click()
+        # the run chooser shows short labels (model, recipe, seed, digest), as the other tabs do, not the ids
+        labels = lab.short_labels(lab.finished_runs())
+        assert len(set(labels.values())) == 3 and all(" s0 #" in labels[i] for i in ("p2p", "cyc", "no-ckpt"))
         page.locator("#feat-runs input").first.click()  # a multi-select keeps its options open
         for run_id in ("p2p", "cyc", "no-ckpt"):
-            page.locator("#feat-runs [role=option]", has_text=f"{run_id} (").first.click()
+            page.locator("#feat-runs [role=option]", has_text=labels[run_id]).first.click()
         page.keyboard.press("Escape")
-        wait_for(lambda: all(r in page.locator("#feat-runs").inner_text() for r in ("p2p", "cyc", "no-ckpt")),
+        wait_for(lambda: all(labels[r] in page.locator("#feat-runs").inner_text() for r in ("p2p", "cyc", "no-ckpt")),
                  timeout=20, what="runs selected")
         t0 = time.time()
         page.locator("#feat-plot-btn").click()

@@ -340,6 +340,14 @@ def test_short_labels_tell_runs_apart_that_differ_only_by_max_iters(cmp_ws, tmp_
     labels = short_labels([Run(a), Run(b)])
     assert labels[a.name] != labels[b.name]
     assert all("max_iters=" in v and len(v) < 60 for v in labels.values())
+    # a run of another model: the settings its model implies (lambda_l1, pool_size, ...) are not listed
+    c = tmp_path / "runs" / "other-model"
+    shutil.copytree(cmp_ws["runs"]["hi-s0"], c)
+    other = dict(json.loads((c / "config.json").read_text()), model="pix2pix", lambda_l1=100.0, pool_size=0)
+    (c / "config.json").write_text(json.dumps(other))
+    labels = short_labels([Run(a), Run(b), Run(c)])
+    assert "=" not in labels[c.name] and "lambda_l1" not in labels[a.name] + labels[b.name]
+    assert all("max_iters=" in labels[x.name] for x in (a, b))
 
 
 def test_display_table_short_names_and_test_set_size(cmp_ws):

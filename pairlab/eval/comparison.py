@@ -407,17 +407,23 @@ def compare(runs, view: str = "all", metrics=None, checkpoint="latest", directio
 
 
 def short_labels(runs) -> dict[str, str]:
-    """Run id -> a short label for tables, legends and captions: ``Run.display_name()`` plus every config setting
-    that differs between the given runs and is not already in it (model, seed), e.g.
-    ``cyclegan α0.50 s0 #924167 max_iters=2``; the full id stays for hover and exports. ``runs``: Run objects."""
+    """Run id -> a short label for tables, legends, captions and choosers: ``Run.display_name()`` (model, recipe,
+    seed, digest), plus the config settings that differ between runs of the same model on the same composition
+    (what tells them apart, e.g. ``cyclegan α0.50 s0 #924167 max_iters=2``). Settings that differ only because the
+    models differ (Pix2Pix's lambda_l1 against CycleGAN's) are implied by the model and left out; the full id stays
+    for hover and exports. ``runs``: Run objects."""
     runs = list(runs)
     configs = {r.path.name: (r.config_dict() or {}) for r in runs}
-    keys = sorted({k for c in configs.values() for k in c})
-    differing = [k for k in keys if k not in ("model", "seed", "composition")
-                 and len({repr(c.get(k)) for c in configs.values()}) > 1]
+    groups: dict[tuple, list[str]] = {}
+    for name, c in configs.items():
+        groups.setdefault((repr(c.get("model")), repr(c.get("composition"))), []).append(name)
+    by_name = {r.path.name: r for r in runs}
     out = {}
-    for r in runs:
-        c = configs[r.path.name]
-        extra = " ".join(f"{k}={c.get(k)}" for k in differing)
-        out[r.path.name] = r.display_name() + (f" {extra}" if extra else "")
+    for members in groups.values():
+        keys = sorted({k for m in members for k in configs[m]})
+        differing = [k for k in keys if k not in ("model", "seed", "composition")
+                     and len({repr(configs[m].get(k)) for m in members}) > 1]
+        for m in members:
+            extra = " ".join(f"{k}={configs[m].get(k)}" for k in differing)
+            out[m] = by_name[m].display_name() + (f" {extra}" if extra else "")
     return out

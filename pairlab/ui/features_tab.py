@@ -31,8 +31,10 @@ def composition_choices() -> list[tuple[str, str]]:
 
 
 def run_choices() -> list[tuple[str, str]]:
-    runs = [r.describe() for r in lab.finished_runs()]
-    return [(f"{r['id']} ({r['model']}, {r['composition']})", r["id"]) for r in runs]
+    """Short labels (model, recipe, seed, digest; the settings that differ), as in the other tabs' tables."""
+    runs = lab.finished_runs()
+    labels = lab.short_labels(runs)
+    return [(labels.get(r.path.name, r.path.name), r.path.name) for r in runs]
 
 
 def source_choices() -> list[tuple[str, str]]:
