@@ -124,11 +124,12 @@ def test_features_tab_plot_toggle_hover_export(tmp_path, monkeypatch):
         assert "no-ckpt" in status and "no checkpoints" in status and "Traceback" not in status
         assert "PC1" in page.locator("#feat-explained").inner_text()
         legend = page.locator("#feat-plot .legend").first.text_content()
-        for name in ("all data", "generated pseudo-samples", "Pix2Pix outputs (p2p)", "CycleGAN outputs (cyc)"):
+        p2p, cyc = f"Pix2Pix outputs ({labels['p2p']})", f"CycleGAN outputs ({labels['cyc']})"  # short labels
+        for name in ("all data", "generated pseudo-samples", p2p, cyc):
             assert name in legend, name
         assert "Space of training data" in page.locator("#feat-plot").text_content()
         table = page.locator("#feat-table").inner_text()
-        assert "Pix2Pix outputs (p2p)" in table and "generated pseudo-samples" in table
+        assert p2p in table and "generated pseudo-samples" in table
         page.wait_for_timeout(800)  # the WebGL layer draws after the SVG
         screenshot(page, "features-plotted")
 
@@ -157,7 +158,7 @@ def test_features_tab_plot_toggle_hover_export(tmp_path, monkeypatch):
         # the box's content is ours: hover the chosen Pix2Pix output through plotly's own event and check it.
         page.evaluate(EMIT_HOVER, {"key": "run:p2p", "x": x, "y": y})
         text = box.inner_text()
-        assert "Pix2Pix outputs (p2p)" in text and "Pix2Pix output of A-image" in text, text
+        assert p2p in text and "Pix2Pix output of A-image" in text and "(run p2p," in text, text
         thumb = box.locator(".pairlab-thumb")
         assert "data:image/jpeg;base64" in thumb.evaluate("e => getComputedStyle(e).backgroundImage")
         assert thumb.bounding_box()["width"] >= 90

@@ -58,6 +58,8 @@ def test_seed_interval_of_a_rate_is_clipped_to_its_range():
     assert iv.mean == raw.mean and iv.low == pytest.approx(lo, rel=1e-12) and iv.high == 1.0
     assert "clipped to the metric's range [0, 1]" in iv.method
     assert xs.seed_interval(TRT, bounds=(0.0, 1.0)) == xs.seed_interval(TRT)  # inside its range: unchanged
+    far = xs.seed_interval([0.05, 0.9, 0.1], bounds=(0.0, math.inf))  # a distance: clipped at 0 only
+    assert far.low == 0.0 and far.high > 0.9 and "clipped at the metric's lower bound 0" in far.method
 
 
 def test_one_seed_interval_comes_from_test_images_and_is_flagged():

@@ -329,7 +329,7 @@ def test_figure_legend_hover_and_exports(ws, tmp_path):
     meta = json.loads(paths["json"].read_text())
     assert meta["request"]["runs"] == ["p2p", "cyc"] and len(meta["explained_variance_ratio"]) == 2
     summary = F.summary_text(space)
-    assert "PCA explained variance: PC1" in summary and "Pix2Pix outputs (p2p)" in summary
+    assert "PCA explained variance: PC1" in summary and "Pix2Pix outputs (pix2pix " in summary  # short label
 
 
 def test_twenty_thousand_points_stay_light():
@@ -353,7 +353,7 @@ def test_cli_features(ws, tmp_path, capsys):
     code = cli.main(["features", "fx", "--runs", "p2p", "cyc", "--sigma", "2", "--out", str(out)])
     text = capsys.readouterr().out
     assert code == 0, text
-    assert "PCA explained variance" in text and "CycleGAN outputs (cyc)" in text
+    assert "PCA explained variance" in text and "CycleGAN outputs (cyclegan " in text
     assert (out / "feature-space.png").is_file() and (out / "feature-space.html").is_file()
     assert json.loads((out / "feature-space.json").read_text())["request"]["sigma"] == 2.0
     assert cli.main(["features", "nope"]) == 2

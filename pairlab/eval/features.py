@@ -509,6 +509,10 @@ def feature_space(request: FeatureRequest, progress=None) -> FeatureSpace:
     used_colors: set[str] = set()
     extra = iter(MORE_COLORS * 4)
     usable = [d for d, _ in described if d]
+    from ..train.run import Run
+    from .comparison import short_labels
+
+    labels = short_labels([Run(d["run"]) for d in usable])  # legend and table: short labels; hover: the full id
     for j, d in enumerate(usable):
         name = d["name"]
         report = (lambda f, m, j=j: progress(0.8 + 0.18 * (j + (f or 0)) / max(len(usable), 1), m))
@@ -540,7 +544,7 @@ def feature_space(request: FeatureRequest, progress=None) -> FeatureSpace:
         pretty = find_spec(model).short_label if find_spec(model) else (model or "run")
         info = [f"{pretty} output of {request.direction[0]}-image {n} (run {name}, iteration "
                 f"{outs.checkpoint.get('iteration')})" for n in names]
-        groups.append(Group(f"run:{name}", f"{pretty} outputs ({name})", "test", color, names, info, got["features"],
+        groups.append(Group(f"run:{name}", f"{pretty} outputs ({labels.get(name, name)})", "test", color, names, info, got["features"],
                             thumbs=got["thumbs"], thumb_of=got["thumb_of"]))
 
     # ----- projection, ellipses, sampling ---------------------------------------------------------------------

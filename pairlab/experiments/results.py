@@ -91,6 +91,8 @@ def experiment_results(plan: Plan, experiment: str, progress=None) -> dict:
     from ..eval.metrics import REGISTRY
 
     def metric_bounds(name):
+        if name in FEATURE_METRICS:  # distances in PCA space: never below 0
+            return (0.0, math.inf)
         m = REGISTRY.get(name)
         return m.bounds if m is not None else None
 

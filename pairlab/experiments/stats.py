@@ -138,8 +138,9 @@ def seed_interval(per_seed, n_boot: int = 2000, boot_seed: int = 0, bounds=None)
     low, high = eval_stats.clip_interval(iv.low, iv.high, tuple(bounds))
     if (low, high) == (iv.low, iv.high):
         return iv
-    return dataclasses.replace(iv, low=low, high=high, method=iv.method + f", clipped to the metric's range "
-                                                                          f"[{bounds[0]:g}, {bounds[1]:g}]")
+    where = (f"at the metric's lower bound {bounds[0]:g}" if math.isinf(bounds[1])
+             else f"to the metric's range [{bounds[0]:g}, {bounds[1]:g}]")
+    return dataclasses.replace(iv, low=low, high=high, method=f"{iv.method}, clipped {where}")
 
 
 def _seed_interval(per_seed, n_boot: int, boot_seed: int) -> Interval:
