@@ -148,3 +148,19 @@ def test_paths_outside_allowed_roots_are_refused(home, tmp_path, monkeypatch):
     assert workspace.check_allowed(str(home / "sources")) == (home / "sources").resolve()
     monkeypatch.setenv("PAIRLAB_DATA_ROOTS", str(tmp_path))
     assert workspace.check_allowed(str(tmp_path / "x")) == (tmp_path / "x").resolve()
+
+
+def test_a_moved_workspace_finds_its_sources_by_name(tmp_path, monkeypatch):
+    """Compositions record their source's absolute folder; a workspace moved or copied elsewhere still finds it
+    under its own sources/ (the feature space and the label-based metrics used to say it no longer exists)."""
+    from pairlab.data.sources import recorded_source_root
+
+    monkeypatch.setenv("PAIRLAB_HOME", str(tmp_path / "moved"))
+    here = tmp_path / "moved" / "sources" / "synthfaces-n120-64px-seed0"
+    here.mkdir(parents=True)
+    gone = str(tmp_path / "old-place" / "sources" / "synthfaces-n120-64px-seed0")
+    assert recorded_source_root({"root": gone, "name": "synthfaces-n120-64px-seed0"}) == here
+    assert recorded_source_root({"root": gone}) == here  # older manifests: the folder name of the recorded root
+    assert recorded_source_root({"root": str(here.parent)}) == here.parent  # the recorded folder when it exists
+    assert recorded_source_root({"root": str(tmp_path / "nowhere" / "x")}) is None
+    assert recorded_source_root({}) is None

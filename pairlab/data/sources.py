@@ -451,6 +451,20 @@ def detect_layout(root: Path) -> str:
     )
 
 
+def recorded_source_root(info: Mapping) -> Path | None:
+    """The folder of a source as a composition manifest records it (``{"root", "name", ...}``): the recorded path,
+    or, when the workspace was moved or copied, the folder of the same name in this workspace's ``sources/``;
+    None when neither exists."""
+    from .. import workspace
+
+    root = info.get("root")
+    candidates = [Path(root)] if root else []
+    name = info.get("name") or (Path(root).name if root else None)
+    if name:
+        candidates.append(workspace.sub("sources") / name)
+    return next((c for c in candidates if c.is_dir()), None)
+
+
 def open_source(root: str | os.PathLike, layout: str | None = None) -> Source:
     """Open a folder as a source; the layout is detected unless given."""
     root = Path(root).expanduser().resolve()  # recorded resolved: no '..', no links

@@ -339,13 +339,13 @@ def get_encoder(kind: str, source, attribute: str | None, train: bool = False, p
 
 # ================================================================================ building the space
 def _open_source_of(manifest: dict, comp_name: str):
-    from ..data.sources import open_source
+    from ..data.sources import open_source, recorded_source_root
 
     info = manifest.get("source") or {}
-    root = info.get("root")
-    if not root or not Path(root).is_dir():
-        raise UserError(f"The source of composition {comp_name} ({root or 'not recorded'}) no longer exists, so its "
-                        "feature space cannot be fitted.")
+    root = recorded_source_root(info)  # the recorded folder, or the same name in a moved workspace
+    if root is None:
+        raise UserError(f"The source of composition {comp_name} ({info.get('root') or 'not recorded'}) no longer "
+                        "exists, so its feature space cannot be fitted.")
     kind = info.get("kind")
     return open_source(root, "celeba" if kind in ("celeba", "synthfaces") else None)
 

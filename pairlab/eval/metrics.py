@@ -183,6 +183,8 @@ class EvalContext:
         def open_it():
             from ..data.sources import open_source
 
+            from ..data.sources import recorded_source_root
+
             info = self.source_info
             root = info.get("root")
             if not root:
@@ -191,8 +193,9 @@ class EvalContext:
             if info.get("kind") not in ("celeba", "synthfaces"):
                 self._memo["source_problem"] = f"its source is a {info.get('kind')} folder without identity or attribute labels"
                 return None
-            if not Path(root).is_dir():
-                self._memo["source_problem"] = f"its source {root} no longer exists (moved or deleted)"
+            root = recorded_source_root(info)  # the recorded folder, or the same name in a moved workspace
+            if root is None:
+                self._memo["source_problem"] = f"its source {info.get('root')} no longer exists (moved or deleted)"
                 return None
             try:
                 return open_source(root, "celeba")
