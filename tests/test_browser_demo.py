@@ -92,6 +92,9 @@ def test_demo_tab_translates_an_uploaded_photo(tmp_path, monkeypatch):
             text = page.locator("#demo-results").inner_text()
             return "Finding the face" not in text and "opacity" in text and text != captions
         wait_for(rerolled, timeout=90, what="re-rolled M(x) with new parameters")
+        # the screenshot after Gradio's progress overlay is gone (it shows the results, not the spinner)
+        wait_for(lambda: page.locator("#demo-results .wrap.generating, #demo-results .progress-text").count() == 0,
+                 timeout=60, what="progress overlay gone")
         screenshot(page, "demo-rerolled")
 
         # a photo without a face: one sentence, nothing stale left on the page
