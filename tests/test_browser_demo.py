@@ -93,7 +93,7 @@ def test_demo_tab_translates_an_uploaded_photo(tmp_path, monkeypatch):
             return "Finding the face" not in text and "opacity" in text and text != captions
         wait_for(rerolled, timeout=90, what="re-rolled M(x) with new parameters")
         # the screenshot after Gradio's progress overlay is gone (it shows the results, not the spinner)
-        wait_for(lambda: page.locator("#demo-results .wrap.generating, #demo-results .progress-text").count() == 0,
+        wait_for(lambda: page.locator("#demo-results .progress-text:visible, #demo-results .eta-bar:visible").count() == 0,
                  timeout=60, what="progress overlay gone")
         screenshot(page, "demo-rerolled")
 
