@@ -299,7 +299,7 @@ def report_html(res: dict, fig=None, grid_png: bytes | None = None) -> str:
              f"<p>Profile <b>{esc(prof['name'])}</b>: {esc(prof['description'])}. Seeds {esc(', '.join(map(str, res['seeds'])))}. "
              f"Code {esc(str((res.get('code') or {}).get('git') or (res.get('code') or {}).get('pairlab')))}; machine "
              f"{esc(str((res.get('machine') or {}).get('cpu', '')))}. Made {time.strftime('%Y-%m-%d %H:%M', time.localtime(res['made']))}.</p>",
-             f"<h2>Claims of {esc(plain(IMPLICIT_PAIRS))}, tested here</h2><table><tr><th>claim</th><th>verdict</th><th>result</th>"
+             f"<h2>Claims of the implicit-pairs paper ({esc(plain(IMPLICIT_PAIRS))}), tested here</h2><table><tr><th>claim</th><th>verdict</th><th>result</th>"
              "<th>paper's own numbers</th></tr>"]
     paper = {p["claim"]: p for p in res["paper"]}
     for c in res["claims"]:
