@@ -288,10 +288,7 @@ def start_here(home: Path | None = None) -> str | None:
     """The "start here" panel of a demo workspace (Markdown), or None: the demo is not installed here, or the
     panel was hidden."""
     home = Path(home) if home is not None else workspace.home()
-    try:
-        marker = json.loads((home / MARKER).read_text())
-    except (OSError, ValueError):
-        return None
+    marker = workspace.read_json(home / MARKER) or {}
     if marker.get("declined") or marker.get("start_here_hidden") or not marker.get("runs"):
         return None
     study = marker.get("study") or {}
@@ -315,9 +312,8 @@ def start_here(home: Path | None = None) -> str | None:
 def hide_start_here(home: Path | None = None) -> None:
     """Do not show the "start here" panel again in this workspace."""
     home = Path(home) if home is not None else workspace.home()
-    try:
-        marker = json.loads((home / MARKER).read_text())
-    except (OSError, ValueError):
+    marker = workspace.read_json(home / MARKER)
+    if marker is None:
         return
     workspace.write_json_atomic(home / MARKER, dict(marker, start_here_hidden=time.time()))
 

@@ -29,6 +29,8 @@ workspace's ``cache/baselines/`` by the test images' content hash and the evalua
 """
 from __future__ import annotations
 
+import functools
+import hashlib
 import json
 import math
 import time
@@ -152,20 +154,29 @@ def check_comparable(described: list[dict]) -> dict[str, str]:
     return problems
 
 
-def evaluation_key(identity: str = "auto") -> str:
-    """What saved metric values depend on besides the checkpoint and the outputs: the code that computes them, the
-    identity-encoder choice and which optional weight files are present (they decide the encoder and the metrics
-    that can run). Saved values with another key are computed again."""
-    import hashlib
-
-    from .encoders import facenet_weights
-    from .metrics import alexnet_weights
-
+@functools.cache
+def _metric_code_hash() -> str:
+    """The bytes of the code that computes metric values (read once per process)."""
     h = hashlib.sha1()
     for name in ("metrics.py", "stats.py", "encoders.py", "evaluate.py"):
         h.update((Path(__file__).with_name(name)).read_bytes())
-    h.update(json.dumps([identity, str(facenet_weights() or ""), str(alexnet_weights() or "")]).encode())
-    return h.hexdigest()[:16]
+    return h.hexdigest()
+
+
+def evaluation_key(identity: str = "auto") -> str:
+    """What saved metric values depend on besides the checkpoint and the outputs: the code that computes them, the
+    identity-encoder choice and which optional weight files are present now (they decide the encoder and the
+    metrics that can run). Saved values with another key are computed again."""
+    from .encoders import facenet_weights
+    from .metrics import alexnet_weights
+
+    setting = json.dumps([_metric_code_hash(), identity, str(facenet_weights() or ""), str(alexnet_weights() or "")])
+    return hashlib.sha1(setting.encode()).hexdigest()[:16]
+
+
+def _in_order(wanted: list[str], computed: dict, saved: dict) -> dict:
+    """The entries of ``wanted`` found in ``computed`` or else ``saved``, in the asked order."""
+    return {n: computed[n] if n in computed else saved[n] for n in wanted if n in computed or n in saved}
 
 
 def _saved_metrics(run_dir: Path, direction: str, outputs: OutputSet, key: str) -> dict:
@@ -228,8 +239,7 @@ def evaluate_runs(run_dirs, metrics=None, progress=None, checkpoint="latest", di
             else:
                 report(1.0, "Reusing the saved metrics")
                 res = {"metrics": {}, "unavailable": {}, "per_image": {}, "timings": {}, "info": {}}
-            res["metrics"] = {n: res["metrics"].get(n, reused.get(n)) for n in wanted
-                              if n in res["metrics"] or n in reused}
+            res["metrics"] = _in_order(wanted, res["metrics"], reused)
             res["info"] = dict(saved.get("info") or {}, **res["info"]) if reused else res["info"]
         except UserError as exc:
             results.append(_blank(d["run"], dr, str(exc)))
@@ -295,9 +305,8 @@ def evaluate_identity(composition, direction: str = "AtoB", image_size: int | No
         workspace.write_json_atomic(cache, {"metrics": dict(have, **res["metrics"]),
                                             "not_applicable": dict(skipped, **res["not_applicable"]),
                                             "info": dict(saved.get("info") or {}, **res["info"])})
-    res["metrics"] = {n: res["metrics"].get(n, have.get(n)) for n in wanted if n in res["metrics"] or n in have}
-    res["not_applicable"] = {n: res["not_applicable"].get(n, skipped.get(n)) for n in wanted
-                             if n in res["not_applicable"] or n in skipped}
+    res["metrics"] = _in_order(wanted, res["metrics"], have)
+    res["not_applicable"] = _in_order(wanted, res["not_applicable"], skipped)
     res["info"] = dict(saved.get("info") or {}, **res["info"])
     return {"run": None, "name": BASELINE_NAME, "baseline": BASELINE, "ok": True, "error": None,
             "direction": direction, "model": BASELINE, "alpha": None, "recipe": None, "seed": None, "config": None,

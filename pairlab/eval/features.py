@@ -544,8 +544,8 @@ def feature_space(request: FeatureRequest, progress=None) -> FeatureSpace:
         pretty = find_spec(model).short_label if find_spec(model) else (model or "run")
         info = [f"{pretty} output of {request.direction[0]}-image {n} (run {name}, iteration "
                 f"{outs.checkpoint.get('iteration')})" for n in names]
-        groups.append(Group(f"run:{name}", f"{pretty} outputs ({labels.get(name, name)})", "test", color, names, info, got["features"],
-                            thumbs=got["thumbs"], thumb_of=got["thumb_of"]))
+        groups.append(Group(f"run:{name}", f"{pretty} outputs ({labels.get(name, name)})", "test", color, names, info,
+                            got["features"], thumbs=got["thumbs"], thumb_of=got["thumb_of"]))
 
     # ----- projection, ellipses, sampling ---------------------------------------------------------------------
     t0 = time.time()

@@ -181,9 +181,7 @@ class EvalContext:
     def source(self):
         """The composition's source, or None (with ``source_problem`` set) when it cannot be opened."""
         def open_it():
-            from ..data.sources import open_source
-
-            from ..data.sources import recorded_source_root
+            from ..data.sources import open_source, recorded_source_root
 
             info = self.source_info
             root = info.get("root")

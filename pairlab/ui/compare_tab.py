@@ -10,7 +10,6 @@ shows.
 """
 from __future__ import annotations
 
-
 from pathlib import Path
 
 import gradio as gr
@@ -48,13 +47,7 @@ def run_labels(ids=None) -> dict[str, str]:
     if ids is not None:
         want = {str(i) for i in ids}
         runs = [r for r in runs if r.path.name in want]
-    return _short_labels(runs)
-
-
-def _short_labels(runs):
-    short_labels = lab.short_labels
-
-    return short_labels(runs)
+    return lab.short_labels(runs)
 
 
 def run_choices() -> list[tuple[str, str]]:

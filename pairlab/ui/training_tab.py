@@ -10,7 +10,6 @@ import html
 from pathlib import Path
 
 import gradio as gr
-
 import plotly.graph_objects as go
 
 from .. import lab, papers
